@@ -1,0 +1,1 @@
+//! The container's root filesystem: mounts, devices, pivot_root, masked and readonly paths.

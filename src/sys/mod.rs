@@ -1,0 +1,2 @@
+//! The only place for `unsafe` and raw libc calls. Every block carries a `// SAFETY:` note.
+//! Each file wraps one kernel concept; callers get safe functions over `OwnedFd`/`BorrowedFd`.
