@@ -189,8 +189,17 @@ mod tests {
     #[test]
     fn global_flags_go_before_the_subcommand_as_containerd_passes_them() {
         let cli = Cli::try_parse_from([
-            "cella", "--root", "/r", "--log", "/b/log.json", "--log-format", "json", "kill", "--all",
-            "c1", "9",
+            "cella",
+            "--root",
+            "/r",
+            "--log",
+            "/b/log.json",
+            "--log-format",
+            "json",
+            "kill",
+            "--all",
+            "c1",
+            "9",
         ])
         .unwrap();
         assert_eq!(cli.root, PathBuf::from("/r"));
@@ -208,7 +217,15 @@ mod tests {
     #[test]
     fn run_takes_create_flags() {
         let cli = Cli::try_parse_from([
-            "cella", "run", "-d", "-b", "/bundle", "--pid-file", "/p", "--keep", "c2",
+            "cella",
+            "run",
+            "-d",
+            "-b",
+            "/bundle",
+            "--pid-file",
+            "/p",
+            "--keep",
+            "c2",
         ])
         .unwrap();
         match cli.command {

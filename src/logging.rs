@@ -14,6 +14,14 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use crate::cli::LogFormat;
 
+static LOG_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// The fd of the --log file, which the container process keeps until execve to log its steps.
+pub fn log_fd() -> Option<std::os::fd::RawFd> {
+    let fd = LOG_FD.load(std::sync::atomic::Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
 struct Logger {
     format: LogFormat,
     level: LevelFilter,
@@ -28,11 +36,26 @@ enum Sink {
 /// Installs the process-wide logger. Without `--log`, records go to stderr.
 pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
     let sink = match log {
-        Some(path) => Sink::File(OpenOptions::new().create(true).append(true).open(path)?),
+        Some(path) => {
+            let f = OpenOptions::new().create(true).append(true).open(path)?;
+            LOG_FD.store(
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            Sink::File(f)
+        }
         None => Sink::Stderr,
     };
-    let level = if debug { LevelFilter::Debug } else { LevelFilter::Warn };
-    let logger = Box::new(Logger { format, level, sink: Mutex::new(sink) });
+    let level = if debug {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Warn
+    };
+    let logger = Box::new(Logger {
+        format,
+        level,
+        sink: Mutex::new(sink),
+    });
     // A second init (only possible in tests) keeps the first logger.
     if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(level);
@@ -54,8 +77,16 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_record(self.format, record.level(), &record.args().to_string(), SystemTime::now());
-        let mut sink = self.sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let line = format_record(
+            self.format,
+            record.level(),
+            &record.args().to_string(),
+            SystemTime::now(),
+        );
+        let mut sink = self
+            .sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // A log that cannot be written has nowhere to report to.
         let _ = match &mut *sink {
             Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
@@ -85,7 +116,11 @@ pub fn format_record(format: LogFormat, level: Level, msg: &str, at: SystemTime)
             format!("{obj}\n")
         }
         LogFormat::Text => {
-            format!("time=\"{time}\" level={} msg={:?}\n", level_name(level), msg)
+            format!(
+                "time=\"{time}\" level={} msg={:?}\n",
+                level_name(level),
+                msg
+            )
         }
     }
 }
@@ -135,7 +170,12 @@ mod tests {
 
     #[test]
     fn json_line_has_level_msg_time() {
-        let line = format_record(LogFormat::Json, Level::Error, "container \"x\" does not exist", UNIX_EPOCH);
+        let line = format_record(
+            LogFormat::Json,
+            Level::Error,
+            "container \"x\" does not exist",
+            UNIX_EPOCH,
+        );
         assert!(line.ends_with('\n'));
         let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(v["level"], "error");
@@ -146,6 +186,9 @@ mod tests {
     #[test]
     fn text_line_quotes_the_message() {
         let line = format_record(LogFormat::Text, Level::Warn, "a \"b\"", UNIX_EPOCH);
-        assert_eq!(line, "time=\"1970-01-01T00:00:00.000000000Z\" level=warning msg=\"a \\\"b\\\"\"\n");
+        assert_eq!(
+            line,
+            "time=\"1970-01-01T00:00:00.000000000Z\" level=warning msg=\"a \\\"b\\\"\"\n"
+        );
     }
 }

@@ -3,7 +3,13 @@
 mod cgroups;
 mod cli;
 mod commands;
+mod config;
+mod container;
+mod hooks;
 mod logging;
+mod namespaces;
+mod plan;
+mod process;
 mod rootfs;
 mod sys;
 
@@ -14,13 +20,18 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
-        eprintln!("unable to open log file {:?}: {e}", cli.log.as_deref().unwrap_or_else(|| std::path::Path::new("")));
+        eprintln!(
+            "unable to open log file {:?}: {e}",
+            cli.log
+                .as_deref()
+                .unwrap_or_else(|| std::path::Path::new(""))
+        );
         return ExitCode::FAILURE;
     }
     match commands::dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let msg = format!("{err:#}");
+            let msg = error_message(&err);
             log::error!("{msg}");
             if !logging::logs_to_stderr(cli.log.as_deref()) {
                 eprintln!("{msg}");
@@ -28,4 +39,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes in one line, skipping a cause whose text the message before it
+/// already carries (our error types embed their source's text).
+fn error_message(err: &anyhow::Error) -> String {
+    let mut msg = err.to_string();
+    let mut last = msg.clone();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        last = text;
+    }
+    msg
 }

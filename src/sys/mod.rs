@@ -1,2 +1,8 @@
 //! The only place for `unsafe` and raw libc calls. Every block carries a `// SAFETY:` note.
 //! Each file wraps one kernel concept; callers get safe functions over `OwnedFd`/`BorrowedFd`.
+
+pub mod clone;
+pub mod fd;
+pub mod sched;
+pub mod signal;
+pub mod uts;

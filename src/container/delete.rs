@@ -1,0 +1,67 @@
+//! `delete`: undo create (process, cgroup, state) and run the poststop hooks.
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+
+use super::{Container, ContainerError, Status};
+use crate::hooks;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("cannot delete container {id} that is not stopped: {status}")]
+    NotStopped { id: String, status: Status },
+    #[error("container process {pid} did not die after SIGKILL")]
+    Unkillable { pid: i32 },
+}
+
+pub fn delete(c: &Container, force: bool) -> Result<(), DeleteError> {
+    let status = c.status();
+    match status {
+        Status::Stopped => {}
+        // Nothing runs yet: like runc, deleting a created container needs no --force.
+        Status::Created => stop(c)?,
+        _ if force => stop(c)?,
+        _ => {
+            return Err(DeleteError::NotStopped {
+                id: c.id().to_owned(),
+                status,
+            })
+        }
+    }
+    c.remove_dir()?;
+    let hooks = c.record.config.hooks().clone().unwrap_or_default();
+    if let Some(poststop) = hooks.poststop().as_ref().filter(|h| !h.is_empty()) {
+        hooks::run_all_warn(
+            "poststop",
+            poststop,
+            &super::oci_state_json(c, Status::Stopped),
+        );
+    }
+    Ok(())
+}
+
+/// SIGKILLs the container process and waits until it is gone.
+fn stop(c: &Container) -> Result<(), DeleteError> {
+    let Some(pid) = c.pid() else { return Ok(()) };
+    if c.status() == Status::Stopped {
+        return Ok(());
+    }
+    let pidfd = crate::sys::fd::pidfd_open(pid).ok();
+    if kill(pid, Signal::SIGKILL).is_err() {
+        return Ok(());
+    }
+    if let Some(fd) = pidfd {
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let ms = PollTimeout::try_from(Duration::from_secs(10).as_millis() as i32)
+            .unwrap_or(PollTimeout::MAX);
+        if matches!(poll(&mut fds, ms), Ok(0)) {
+            return Err(DeleteError::Unkillable { pid: pid.as_raw() });
+        }
+    }
+    Ok(())
+}

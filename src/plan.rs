@@ -1,0 +1,394 @@
+//! Spec -> Plan: every decision the container process needs, made before the clone.
+//!
+//! The child only executes a plan; it never parses the config. Everything that can be wrong
+//! in the config is found here, in the runtime, where the error can be reported plainly.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxCapabilities, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    LinuxSchedulerPolicy, PosixRlimit, Process, Spec,
+};
+
+use crate::namespaces::{self, NamespaceError, NamespacePlan};
+use crate::rootfs::{self, RootfsError, RootfsOptions, RootfsPlan};
+use crate::sys::sched::SchedAttr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Namespaces(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error("process is required to create a container")]
+    NoProcess,
+    #[error("process.args must not be empty")]
+    NoArgs,
+    #[error("{field} contains a NUL byte")]
+    Nul { field: &'static str },
+    #[error("unknown rlimit {0:?}")]
+    UnknownRlimit(String),
+    #[error("unknown capability {0:?}")]
+    UnknownCapability(String),
+    #[error("unable to set hostname without a private UTS namespace")]
+    HostnameWithoutUts,
+    #[error("user namespaces enabled, but no user mapping found")]
+    NoMappings,
+    #[error("user mappings found, but no user namespace requested")]
+    MappingsWithoutUserNs,
+}
+
+/// Options from the command line that shape the container.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// Socket-activation fds the runtime received (LISTEN_FDS for our own pid).
+    pub listen_fds: u32,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub rootfs_path: PathBuf,
+    pub spec: Spec,
+    pub ns: NamespacePlan,
+    pub uid_map: Option<String>,
+    pub gid_map: Option<String>,
+    pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
+    pub rootfs: RootfsPlan,
+    pub process: ProcessPlan,
+    pub keyring: Option<CString>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProcessPlan {
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    /// $PATH of the container's environment, for looking up a bare program name.
+    pub path_var: Option<String>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privs: bool,
+    pub caps: Option<CapSets>,
+    pub oom_score_adj: Option<i32>,
+    pub personality: Option<u64>,
+    pub scheduler: Option<SchedAttr>,
+    pub ioprio: Option<i32>,
+    /// fds 3.. that survive into the container: LISTEN_FDS + --preserve-fds.
+    pub extra_fds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: libc::__rlimit_resource_t,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub ambient: CapsHashSet,
+}
+
+impl CapSets {
+    pub fn get(&self, set: CapSet) -> &CapsHashSet {
+        match set {
+            CapSet::Bounding => &self.bounding,
+            CapSet::Effective => &self.effective,
+            CapSet::Permitted => &self.permitted,
+            CapSet::Inheritable => &self.inheritable,
+            CapSet::Ambient => &self.ambient,
+        }
+    }
+}
+
+pub struct PlanInput<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub spec: Spec,
+    pub opts: &'a CreateOptions,
+    /// Whether the runtime can clone straight into the cgroup (cgroup v2).
+    pub clone_into_cgroup: bool,
+    pub cgroup_view: rootfs::CgroupView,
+}
+
+pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
+    let PlanInput {
+        id,
+        bundle,
+        spec,
+        opts,
+        clone_into_cgroup,
+        cgroup_view,
+    } = input;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let ns = namespaces::plan(
+        &namespaces,
+        linux.time_offsets().as_ref(),
+        clone_into_cgroup,
+    )?;
+
+    let user_ns = ns.new_user;
+    let (uid_map, gid_map) = match (linux.uid_mappings(), linux.gid_mappings()) {
+        (Some(u), Some(g)) if user_ns && !u.is_empty() && !g.is_empty() => {
+            (Some(namespaces::id_map(u)), Some(namespaces::id_map(g)))
+        }
+        _ if user_ns => return Err(PlanError::NoMappings),
+        (Some(u), _) if !u.is_empty() && !has_userns(&namespaces) => {
+            return Err(PlanError::MappingsWithoutUserNs)
+        }
+        _ => (None, None),
+    };
+
+    let uts = ns.has_new(nix::sched::CloneFlags::CLONE_NEWUTS)
+        || ns
+            .joins
+            .iter()
+            .any(|j| j.kind == nix::sched::CloneFlags::CLONE_NEWUTS);
+    let hostname = nonempty(spec.hostname().as_deref());
+    let domainname = nonempty(spec.domainname().as_deref());
+    if (hostname.is_some() || domainname.is_some())
+        && !ns.has_new(nix::sched::CloneFlags::CLONE_NEWUTS)
+    {
+        // Setting it in a joined or the host's UTS namespace would change someone else's name.
+        let _ = uts;
+        return Err(PlanError::HostnameWithoutUts);
+    }
+
+    let root = spec.root().clone().unwrap_or_default();
+    let rootfs_path = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let rootfs = rootfs::plan(
+        &spec,
+        &rootfs_path,
+        RootfsOptions {
+            no_pivot: opts.no_pivot,
+            new_user_ns: user_ns,
+            new_cgroup_ns: ns.has_new(nix::sched::CloneFlags::CLONE_NEWCGROUP) || ns.late_cgroup,
+            cgroup: cgroup_view,
+        },
+    )?;
+
+    let process = spec.process().as_ref().ok_or(PlanError::NoProcess)?;
+    let mut process = plan_process(process, &linux)?;
+    process.extra_fds = opts.preserve_fds + opts.listen_fds;
+    if opts.listen_fds > 0 {
+        process.env.push(cstring(
+            &format!("LISTEN_FDS={}", opts.listen_fds),
+            "process.env",
+        )?);
+        process.env.push(cstring("LISTEN_PID=1", "process.env")?);
+    }
+
+    let keyring = if opts.no_new_keyring {
+        None
+    } else {
+        Some(cstring(&format!("_ses.{id}"), "id")?)
+    };
+
+    Ok(Plan {
+        id: id.to_owned(),
+        bundle: bundle.to_owned(),
+        rootfs_path,
+        ns,
+        uid_map,
+        gid_map,
+        hostname: hostname.map(|h| cstring(h, "hostname")).transpose()?,
+        domainname: domainname.map(|d| cstring(d, "domainname")).transpose()?,
+        rootfs,
+        process,
+        keyring,
+        spec,
+    })
+}
+
+fn has_userns(namespaces: &[oci_spec::runtime::LinuxNamespace]) -> bool {
+    namespaces
+        .iter()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+}
+
+fn nonempty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn cstring(s: &str, field: &'static str) -> Result<CString, PlanError> {
+    CString::new(s).map_err(|_| PlanError::Nul { field })
+}
+
+fn plan_process(p: &Process, linux: &oci_spec::runtime::Linux) -> Result<ProcessPlan, PlanError> {
+    let args = p.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(PlanError::NoArgs);
+    }
+    let env = p.env().clone().unwrap_or_default();
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .map(str::to_owned);
+    let user = p.user();
+    Ok(ProcessPlan {
+        args: args
+            .iter()
+            .map(|a| cstring(a, "process.args"))
+            .collect::<Result<_, _>>()?,
+        env: env
+            .iter()
+            .map(|e| cstring(e, "process.env"))
+            .collect::<Result<_, _>>()?,
+        path_var,
+        cwd: p.cwd().clone(),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask(),
+        rlimits: p
+            .rlimits()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(rlimit)
+            .collect::<Result<_, _>>()?,
+        no_new_privs: p.no_new_privileges().unwrap_or(false),
+        caps: p.capabilities().as_ref().map(cap_sets).transpose()?,
+        oom_score_adj: p.oom_score_adj(),
+        personality: linux.personality().as_ref().map(|per| match per.domain() {
+            LinuxPersonalityDomain::PerLinux => 0x0000,
+            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        }),
+        scheduler: p.scheduler().as_ref().map(sched_attr),
+        ioprio: p.io_priority().as_ref().map(|io| {
+            let class = match io.class() {
+                IOPriorityClass::IoprioClassRt => 1,
+                IOPriorityClass::IoprioClassBe => 2,
+                IOPriorityClass::IoprioClassIdle => 3,
+            };
+            (class << 13) | i32::try_from(io.priority()).unwrap_or(0)
+        }),
+        extra_fds: 0,
+    })
+}
+
+/// The kernel's resource number for an OCI rlimit type.
+fn rlimit(r: &PosixRlimit) -> Result<Rlimit, PlanError> {
+    let name = serde_json::to_value(r.typ())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let resource = match name.as_str() {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        _ => return Err(PlanError::UnknownRlimit(name)),
+    };
+    Ok(Rlimit {
+        resource,
+        soft: r.soft(),
+        hard: r.hard(),
+    })
+}
+
+/// Highest capability the running kernel knows; names beyond it are dropped with a warning, as
+/// runc does, so a config written for a newer kernel still runs.
+fn last_cap() -> u8 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+fn cap_sets(c: &LinuxCapabilities) -> Result<CapSets, PlanError> {
+    let last = last_cap();
+    let conv = |set: &Option<oci_spec::runtime::Capabilities>| -> Result<CapsHashSet, PlanError> {
+        let mut out = CapsHashSet::new();
+        for cap in set.iter().flatten() {
+            let name = cap.to_string();
+            let name = if name.starts_with("CAP_") {
+                name
+            } else {
+                format!("CAP_{name}")
+            };
+            let parsed: Capability = name
+                .parse()
+                .map_err(|_| PlanError::UnknownCapability(name.clone()))?;
+            if parsed.index() > last {
+                log::warn!("capability {name} is not known to this kernel; ignored");
+                continue;
+            }
+            out.insert(parsed);
+        }
+        Ok(out)
+    };
+    Ok(CapSets {
+        bounding: conv(c.bounding())?,
+        effective: conv(c.effective())?,
+        permitted: conv(c.permitted())?,
+        inheritable: conv(c.inheritable())?,
+        ambient: conv(c.ambient())?,
+    })
+}
+
+fn sched_attr(s: &oci_spec::runtime::Scheduler) -> SchedAttr {
+    let policy = match s.policy() {
+        LinuxSchedulerPolicy::SchedOther => 0,
+        LinuxSchedulerPolicy::SchedFifo => 1,
+        LinuxSchedulerPolicy::SchedRr => 2,
+        LinuxSchedulerPolicy::SchedBatch => 3,
+        LinuxSchedulerPolicy::SchedIso => 4,
+        LinuxSchedulerPolicy::SchedIdle => 5,
+        LinuxSchedulerPolicy::SchedDeadline => 6,
+    };
+    let flags = s.flags().iter().flatten().fold(0u64, |acc, f| {
+        acc | match f {
+            LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+            LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+            LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+            LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+            LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+        }
+    });
+    SchedAttr {
+        sched_policy: policy,
+        sched_flags: flags,
+        sched_nice: s.nice().unwrap_or(0),
+        sched_priority: u32::try_from(s.priority().unwrap_or(0)).unwrap_or(0),
+        sched_runtime: s.runtime().unwrap_or(0),
+        sched_deadline: s.deadline().unwrap_or(0),
+        sched_period: s.period().unwrap_or(0),
+        ..SchedAttr::default()
+    }
+}

@@ -1,0 +1,125 @@
+//! A typed SOCK_SEQPACKET channel: one serde message per packet.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Largest message: an error text with a path or two.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("socketpair: {0}")]
+    Pair(Errno),
+    #[error("send to the {peer}: {source}")]
+    Send { peer: &'static str, source: Errno },
+    #[error("receive from the {peer}: {source}")]
+    Recv { peer: &'static str, source: Errno },
+    #[error("malformed message from the {peer}: {source}")]
+    Decode {
+        peer: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+    peer: &'static str,
+}
+
+/// Makes the (parent end, child end) pair, both close-on-exec.
+pub fn pair() -> Result<(Channel, Channel), ChannelError> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(ChannelError::Pair)?;
+    Ok((
+        Channel {
+            fd: a,
+            peer: "container process",
+        },
+        Channel {
+            fd: b,
+            peer: "runtime",
+        },
+    ))
+}
+
+impl Channel {
+    pub fn send<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
+        let data = serde_json::to_vec(msg).expect("protocol messages always serialise");
+        loop {
+            match send(self.fd_raw(), &data, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(source) => {
+                    return Err(ChannelError::Send {
+                        peer: self.peer,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The next message, or None when the peer has closed its end.
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<T>, ChannelError> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let n = loop {
+            match recv(self.fd_raw(), &mut buf, MsgFlags::empty()) {
+                Ok(n) => break n,
+                Err(Errno::EINTR) => continue,
+                Err(source) => {
+                    return Err(ChannelError::Recv {
+                        peer: self.peer,
+                        source,
+                    })
+                }
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_slice(&buf[..n])
+            .map(Some)
+            .map_err(|source| ChannelError::Decode {
+                peer: self.peer,
+                source,
+            })
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd_raw()
+    }
+
+    fn fd_raw(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.fd.as_fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::protocol::{FromChild, ToChild};
+
+    #[test]
+    fn messages_cross_and_eof_is_none() {
+        let (parent, child) = pair().unwrap();
+        child.send(&FromChild::InitPid(7)).unwrap();
+        parent.send(&ToChild::Continue).unwrap();
+        assert_eq!(
+            parent.recv::<FromChild>().unwrap(),
+            Some(FromChild::InitPid(7))
+        );
+        assert_eq!(child.recv::<ToChild>().unwrap(), Some(ToChild::Continue));
+        drop(child);
+        assert_eq!(parent.recv::<FromChild>().unwrap(), None);
+    }
+}

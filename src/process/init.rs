@@ -1,0 +1,381 @@
+//! The container process: named steps from clone to execve.
+//!
+//! Runs in the child of the runtime's clone, single-threaded, with a copy of the runtime's
+//! memory. Every failure is sent to the runtime as a [`ChildError`] naming the step, and the
+//! process exits; it never returns into the runtime's code.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::fmt::Display;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use caps::{CapSet, CapsHashSet};
+use nix::errno::Errno;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::{Gid, Uid};
+
+use crate::hooks;
+use crate::plan::{CapSets, Plan, ProcessPlan};
+use crate::process::channel::Channel;
+use crate::process::protocol::{ChildError, FromChild, ToChild};
+use crate::sys::clone::{clone3, exit_now, Forked};
+
+/// What the child needs besides the plan.
+pub struct InitArgs<'a> {
+    pub plan: &'a Plan,
+    pub chan: Channel,
+    pub start: UnixListener,
+}
+
+/// Runs the container process; never returns.
+pub fn run(args: InitArgs<'_>) -> ! {
+    let InitArgs { plan, chan, start } = args;
+    // Drop every fd of the runtime's but ours and the log's: the state directory's lock above
+    // all, or `start` and `delete` would wait for us.
+    let keep = [chan.raw_fd(), start.as_raw_fd()]
+        .into_iter()
+        .chain(crate::logging::log_fd());
+    let first = 3 + i32::try_from(plan.process.extra_fds).unwrap_or(0);
+    if let Err(e) = crate::sys::fd::close_from_except(first, &keep.collect::<Vec<_>>()) {
+        let _ = chan.send(&FromChild::Error(errno_fail("close inherited fds", e)));
+        exit_now(1);
+    }
+    let err = match setup(plan, &chan, start) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // The runtime may be gone; nothing else to tell then.
+    let _ = chan.send(&FromChild::Error(err));
+    exit_now(1)
+}
+
+fn fail(step: &str, e: impl Display) -> ChildError {
+    ChildError {
+        step: step.to_owned(),
+        errno: None,
+        message: format!("{step}: {e}"),
+    }
+}
+
+fn errno_fail(step: &str, e: Errno) -> ChildError {
+    ChildError {
+        step: step.to_owned(),
+        errno: Some(e as i32),
+        message: format!("{step}: {}", e.desc().to_lowercase()),
+    }
+}
+
+fn expect(chan: &Channel, want: &ToChild) -> Result<(), ChildError> {
+    match chan.recv::<ToChild>() {
+        Ok(Some(ref got)) if got == want => Ok(()),
+        // The runtime died or broke the protocol: nobody is left to report to.
+        Ok(None) => exit_now(1),
+        Ok(Some(got)) => Err(fail("protocol", format!("expected {want:?}, got {got:?}"))),
+        Err(e) => Err(fail("protocol", e)),
+    }
+}
+
+fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible, ChildError> {
+    // Die with the runtime until it has heard `Ready`. Had it died before this line, the
+    // channel gives EOF below and we exit then.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
+    expect(chan, &ToChild::Continue)?;
+
+    enter_namespaces(plan, chan)?;
+    if plan.ns.new_user {
+        become_root_in_userns()?;
+    }
+    if plan.ns.late_cgroup {
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| errno_fail("unshare cgroup namespace", e))?;
+    }
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h.to_str().unwrap_or_default())
+            .map_err(|e| errno_fail("sethostname", e))?;
+    }
+    if let Some(d) = &plan.domainname {
+        crate::sys::uts::setdomainname(d).map_err(|e| errno_fail("setdomainname", e))?;
+    }
+
+    plan.rootfs
+        .prepare()
+        .map_err(|e| fail("prepare rootfs", e))?;
+    let h = plan.spec.hooks().clone().unwrap_or_default();
+    if h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+        || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    {
+        chan.send(&FromChild::RunHooks)
+            .map_err(|e| fail("protocol", e))?;
+        expect(chan, &ToChild::HooksDone)?;
+    }
+    if let Some(hs) = h.create_container().as_ref().filter(|v| !v.is_empty()) {
+        let state = crate::container::create::hook_state(plan, "creating", std::process::id());
+        hooks::run_all("createContainer", hs, &state)
+            .map_err(|e| fail("createContainer hook", e))?;
+    }
+    plan.rootfs.enter().map_err(|e| fail("pivot root", e))?;
+    plan.rootfs
+        .finalize()
+        .map_err(|e| fail("finalize rootfs", e))?;
+
+    let p = &plan.process;
+    if let Some(name) = &plan.keyring {
+        // Without keyring support (or in some user namespaces) runc goes on: so do we.
+        if let Err(e) = crate::sys::sched::join_session_keyring(name) {
+            if e != Errno::ENOSYS && e != Errno::EPERM {
+                return Err(errno_fail("join session keyring", e));
+            }
+        }
+    }
+    set_process_attributes(p)?;
+    switch_user(p)?;
+    if p.no_new_privs {
+        nix::sys::prctl::set_no_new_privs()
+            .map_err(|e| errno_fail("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
+    }
+    let program = find_program(p)?;
+    prepare_fds_and_signals(p)?;
+
+    // From here the runtime may exit, and we must outlive it.
+    nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
+    chan.send(&FromChild::Ready)
+        .map_err(|e| fail("protocol", e))?;
+
+    let (mut conn, _) = loop {
+        match start.accept() {
+            Ok(c) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail("wait for start", e)),
+        }
+    };
+    drop(start);
+    let mut byte = [0u8; 1];
+    if conn.read_exact(&mut byte).is_err() {
+        exit_now(1);
+    }
+    if let Some(hs) = h.start_container().as_ref().filter(|v| !v.is_empty()) {
+        let state = crate::container::create::hook_state(plan, "created", std::process::id());
+        if let Err(e) = hooks::run_all("startContainer", hs, &state) {
+            report_to_start(&mut conn, &e.to_string());
+        }
+    }
+    let e = nix::unistd::execve(&program, &p.args, &p.env).unwrap_err();
+    report_to_start(
+        &mut conn,
+        &format!("exec {:?}: {}", program, e.desc().to_lowercase()),
+    );
+}
+
+/// Tells `start` why the container could not start, then exits.
+fn report_to_start(conn: &mut UnixStream, msg: &str) -> ! {
+    let _ = conn.write_all(msg.as_bytes());
+    exit_now(1)
+}
+
+fn enter_namespaces(plan: &Plan, chan: &Channel) -> Result<(), ChildError> {
+    for join in &plan.ns.joins {
+        let f = std::fs::File::open(&join.path)
+            .map_err(|e| fail(&format!("open {} namespace {:?}", join.name, join.path), e))?;
+        setns(&f, join.kind)
+            .map_err(|e| errno_fail(&format!("join {} namespace {:?}", join.name, join.path), e))?;
+    }
+    let flags = plan.ns.unshare_flags;
+    if !flags.is_empty() {
+        unshare(flags).map_err(|e| errno_fail("unshare namespaces", e))?;
+        if flags.contains(CloneFlags::CLONE_NEWUSER) {
+            chan.send(&FromChild::MapIds)
+                .map_err(|e| fail("protocol", e))?;
+            expect(chan, &ToChild::IdsMapped)?;
+        }
+    }
+    if let Some(offsets) = &plan.ns.time_offsets {
+        std::fs::write("/proc/self/timens_offsets", offsets)
+            .map_err(|e| fail("write /proc/self/timens_offsets", e))?;
+    }
+    if plan.ns.fork {
+        match clone3(CloneFlags::CLONE_PARENT.bits() as u64, None) {
+            Err(e) => return Err(errno_fail("fork container process", e)),
+            Ok(Forked::Parent(pid)) => {
+                let _ = chan.send(&FromChild::InitPid(pid.as_raw()));
+                exit_now(0);
+            }
+            Ok(Forked::Child) => {
+                // The parent-death signal is not inherited; our parent is the runtime again.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+                    .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Takes uid/gid 0 of the new user namespace (when mapped), so files we create are root's.
+fn become_root_in_userns() -> Result<(), ChildError> {
+    let root_gid = Gid::from_raw(0);
+    let root_uid = Uid::from_raw(0);
+    match nix::unistd::setresgid(root_gid, root_gid, root_gid) {
+        Ok(()) | Err(Errno::EINVAL) => {}
+        Err(e) => return Err(errno_fail("setresgid(0)", e)),
+    }
+    match nix::unistd::setresuid(root_uid, root_uid, root_uid) {
+        Ok(()) | Err(Errno::EINVAL) => Ok(()),
+        Err(e) => Err(errno_fail("setresuid(0)", e)),
+    }
+}
+
+fn set_process_attributes(p: &ProcessPlan) -> Result<(), ChildError> {
+    for r in &p.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
+        crate::sys::sched::setrlimit(r.resource, &lim)
+            .map_err(|e| errno_fail(&format!("setrlimit({})", r.resource), e))?;
+    }
+    if let Some(persona) = p.personality {
+        crate::sys::sched::personality(persona).map_err(|e| errno_fail("personality", e))?;
+    }
+    if let Some(attr) = &p.scheduler {
+        crate::sys::sched::sched_setattr(attr).map_err(|e| errno_fail("sched_setattr", e))?;
+    }
+    if let Some(prio) = p.ioprio {
+        crate::sys::sched::ioprio_set(prio).map_err(|e| errno_fail("ioprio_set", e))?;
+    }
+    if let Some(mask) = p.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    Ok(())
+}
+
+/// Switches to the process's user, keeping exactly the configured capabilities. The bounding
+/// set is cut while we still have CAP_SETPCAP; KEEPCAPS carries the permitted set across
+/// setuid; the effective set is rebuilt after it.
+fn switch_user(p: &ProcessPlan) -> Result<(), ChildError> {
+    let caps_err = |what: &str, e: caps::errors::CapsError| fail(what, e);
+    if let Some(c) = &p.caps {
+        for cap in caps::all() {
+            if !c.bounding.contains(&cap)
+                && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
+            {
+                caps::drop(None, CapSet::Bounding, cap)
+                    .map_err(|e| caps_err("drop bounding capability", e))?;
+            }
+        }
+    }
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| errno_fail("prctl(PR_SET_KEEPCAPS)", e))?;
+    let mut groups: Vec<Gid> = p
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    groups.dedup();
+    match nix::unistd::setgroups(&groups) {
+        Ok(()) => {}
+        // In a user namespace with setgroups denied, only an empty list could work anyway.
+        Err(Errno::EPERM) if groups.is_empty() => {}
+        Err(e) => return Err(errno_fail("setgroups", e)),
+    }
+    let gid = Gid::from_raw(p.gid);
+    nix::unistd::setresgid(gid, gid, gid)
+        .map_err(|e| errno_fail(&format!("setresgid({})", p.gid), e))?;
+    let uid = Uid::from_raw(p.uid);
+    nix::unistd::setresuid(uid, uid, uid)
+        .map_err(|e| errno_fail(&format!("setresuid({})", p.uid), e))?;
+    nix::sys::prctl::set_keepcaps(false).map_err(|e| errno_fail("prctl(PR_SET_KEEPCAPS)", e))?;
+    if let Some(c) = &p.caps {
+        apply_caps(c)?;
+    }
+    nix::unistd::chdir(&p.cwd)
+        .map_err(|e| errno_fail(&format!("chdir to cwd ({:?}) set in config.json", p.cwd), e))?;
+    Ok(())
+}
+
+fn apply_caps(c: &CapSets) -> Result<(), ChildError> {
+    let set = |which: CapSet, v: &CapsHashSet| {
+        caps::set(None, which, v).map_err(|e| fail(&format!("set {which:?} capabilities"), e))
+    };
+    // Inheritable while we still may (CAP_SETPCAP), then effective before shrinking permitted,
+    // since effective must stay a subset of permitted.
+    set(CapSet::Inheritable, c.get(CapSet::Inheritable))?;
+    set(CapSet::Effective, c.get(CapSet::Effective))?;
+    set(CapSet::Permitted, c.get(CapSet::Permitted))?;
+    caps::clear(None, CapSet::Ambient).map_err(|e| fail("clear ambient capabilities", e))?;
+    // A cap missing from the inheritable set cannot be ambient; runc warns and goes on, and
+    // configs (runc's own default among them) rely on that.
+    for cap in &c.ambient {
+        if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
+            log::debug!("cannot raise ambient capability {cap}: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Finds the program as execvp would, but now, so that a missing binary fails `create` with a
+/// message naming it (runc's wording), not the container after `start`.
+fn find_program(p: &ProcessPlan) -> Result<CString, ChildError> {
+    let arg0 = p.args[0].to_str().unwrap_or_default();
+    let check = |path: &Path| -> Result<(), Errno> {
+        nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+        if meta.is_dir() {
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    };
+    let not_found = |msg: String| ChildError {
+        step: "exec".into(),
+        errno: Some(Errno::ENOENT as i32),
+        message: msg,
+    };
+    if arg0.contains('/') {
+        return match check(Path::new(arg0)) {
+            Ok(()) => Ok(p.args[0].clone()),
+            Err(e) => Err(ChildError {
+                step: "exec".into(),
+                errno: Some(e as i32),
+                message: format!("exec: {arg0:?}: stat {arg0}: {}", e.desc().to_lowercase()),
+            }),
+        };
+    }
+    let path_var = p
+        .path_var
+        .as_deref()
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = PathBuf::from(dir).join(arg0);
+        if check(&candidate).is_ok() {
+            return CString::new(candidate.into_os_string().into_encoded_bytes())
+                .map_err(|e| fail("exec", e));
+        }
+    }
+    Err(not_found(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+/// Leaves exactly stdio and the configured extra fds open across execve, with default signal
+/// dispositions and an empty mask (the runtime ignores SIGPIPE and may block signals).
+fn prepare_fds_and_signals(p: &ProcessPlan) -> Result<(), ChildError> {
+    let first_closed = 3 + i32::try_from(p.extra_fds).unwrap_or(0);
+    crate::sys::fd::cloexec_from(first_closed).map_err(|e| errno_fail("close_range", e))?;
+    for fd in 3..first_closed {
+        crate::sys::fd::clear_cloexec(fd).map_err(|e| errno_fail(&format!("keep fd {fd}"), e))?;
+    }
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // Signals that cannot be caught or are unknown to the kernel just fail: ignore them.
+        let _ = crate::sys::signal::set_default(sig);
+    }
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(|e| errno_fail("sigprocmask", e))?;
+    Ok(())
+}

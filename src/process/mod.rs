@@ -1,0 +1,6 @@
+//! The container process: clone, the parent/child protocol, and the child's setup steps.
+
+pub mod channel;
+pub mod init;
+pub mod parent;
+pub mod protocol;

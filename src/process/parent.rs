@@ -1,0 +1,138 @@
+//! The runtime's side of the protocol: clone the container process and see it to `Ready`.
+
+use std::os::fd::BorrowedFd;
+use std::os::unix::net::UnixListener;
+
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::plan::Plan;
+use crate::process::channel::{self, Channel, ChannelError};
+use crate::process::init::{self, InitArgs};
+use crate::process::protocol::{ChildError, FromChild, ToChild};
+use crate::sys::clone::{clone3, Forked};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("clone container process: {0}")]
+    Clone(nix::errno::Errno),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Child(ChildError),
+    #[error("container process exited before it was ready: {0}")]
+    Died(String),
+    #[error("write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Callback(String),
+    #[error("unexpected message {0:?} from the container process")]
+    Protocol(FromChild),
+}
+
+/// What the runtime does at the moments the protocol gives it.
+pub trait LaunchEvents {
+    /// A pid to remember and (on cgroup v1) to put into the cgroup: first the cloned child,
+    /// then, on the two-stage path, the container process.
+    fn on_pid(&mut self, pid: Pid, is_init: bool) -> Result<(), String>;
+    /// prestart and createRuntime hooks, with the container process's pid.
+    fn run_create_hooks(&mut self, init: Pid) -> Result<(), String>;
+}
+
+/// Clones the container process and runs the protocol up to `Ready`. On error the caller kills
+/// and reaps whatever pid it was told about.
+pub fn launch(
+    plan: &Plan,
+    start: UnixListener,
+    cgroup: Option<BorrowedFd<'_>>,
+    events: &mut dyn LaunchEvents,
+) -> Result<Pid, LaunchError> {
+    let (chan, child_chan) = channel::pair()?;
+    let child =
+        match clone3(plan.ns.clone_flags.bits() as u64, cgroup).map_err(LaunchError::Clone)? {
+            Forked::Child => {
+                drop(chan);
+                init::run(InitArgs {
+                    plan,
+                    chan: child_chan,
+                    start,
+                })
+            }
+            Forked::Parent(pid) => pid,
+        };
+    drop(child_chan);
+    drop(start);
+    events
+        .on_pid(child, !plan.ns.fork)
+        .map_err(LaunchError::Callback)?;
+    if plan.ns.new_user && !plan.ns.fork {
+        write_id_maps(plan, child)?;
+    }
+    chan.send(&ToChild::Continue)?;
+    drive(plan, &chan, child, events)
+}
+
+fn drive(
+    plan: &Plan,
+    chan: &Channel,
+    child: Pid,
+    events: &mut dyn LaunchEvents,
+) -> Result<Pid, LaunchError> {
+    let mut init = child;
+    loop {
+        match chan.recv::<FromChild>()? {
+            Some(FromChild::MapIds) if plan.ns.fork => {
+                write_id_maps(plan, child)?;
+                chan.send(&ToChild::IdsMapped)?;
+            }
+            Some(FromChild::InitPid(pid)) if plan.ns.fork => {
+                init = Pid::from_raw(pid);
+                // The forker exits right after telling us; reap it.
+                let _ = waitpid(child, None);
+                events.on_pid(init, true).map_err(LaunchError::Callback)?;
+            }
+            Some(FromChild::RunHooks) => {
+                events
+                    .run_create_hooks(init)
+                    .map_err(LaunchError::Callback)?;
+                chan.send(&ToChild::HooksDone)?;
+            }
+            Some(FromChild::Ready) => break,
+            Some(FromChild::Error(e)) => {
+                reap(init);
+                return Err(LaunchError::Child(e));
+            }
+            Some(other) => return Err(LaunchError::Protocol(other)),
+            None => return Err(LaunchError::Died(reap(init))),
+        }
+    }
+    if let Some(adj) = plan.process.oom_score_adj {
+        let path = format!("/proc/{init}/oom_score_adj");
+        std::fs::write(&path, adj.to_string())
+            .map_err(|source| LaunchError::Write { path, source })?;
+    }
+    Ok(init)
+}
+
+fn write_id_maps(plan: &Plan, pid: Pid) -> Result<(), LaunchError> {
+    for (file, map) in [("uid_map", &plan.uid_map), ("gid_map", &plan.gid_map)] {
+        if let Some(map) = map {
+            let path = format!("/proc/{pid}/{file}");
+            std::fs::write(&path, map).map_err(|source| LaunchError::Write { path, source })?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits for a child that is known to be exiting and describes how it ended.
+fn reap(pid: Pid) -> String {
+    match waitpid(pid, None) {
+        Ok(WaitStatus::Exited(_, code)) => format!("exit status {code}"),
+        Ok(WaitStatus::Signaled(_, sig, _)) => format!("killed by {sig}"),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("wait: {e}"),
+    }
+}

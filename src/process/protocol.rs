@@ -1,0 +1,71 @@
+//! The messages between the runtime (parent) and the container process (child).
+//!
+//! One SOCK_SEQPACKET socketpair made before the clone; one message per packet, JSON-encoded.
+//! The child's end is close-on-exec, so it disappears when the user program starts.
+//!
+//! | # | when                                   | direction      | message      | answer      |
+//! |---|----------------------------------------|----------------|--------------|-------------|
+//! | 1 | after clone; child is in its cgroup and, if the clone made a user namespace, its ids are mapped | parent -> child | `Continue` | - |
+//! | 2 | two-stage only: child unshared a user namespace | child -> parent | `MapIds` | `IdsMapped` after the parent wrote uid_map/gid_map of the child |
+//! | 3 | two-stage only: child forked the container process (CLONE_PARENT); the forker exits | child -> parent | `InitPid` | - |
+//! | 4 | mounts are prepared, before pivot_root, and the config has prestart or createRuntime hooks | child -> parent | `RunHooks` | `HooksDone` after the parent ran them |
+//! | 5 | everything is set up; the child waits on the start socket | child -> parent | `Ready` | - |
+//! | * | any step failed; the child exits after sending | child -> parent | `Error` | - |
+//!
+//! EOF on the child's side means the runtime died: the child exits (it also has
+//! PR_SET_PDEATHSIG until `Ready`). EOF on the parent's side before `Ready` means the child
+//! died without a word; the parent reports its wait status.
+//!
+//! After `Ready` the runtime may exit. `start` connects to the listening socket `start.sock`
+//! (made before the clone): it writes one byte; the child runs the startContainer hooks and
+//! execs. The accepted connection is close-on-exec, so `start` reads EOF on success, or an
+//! error text when a hook or execve failed.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToChild {
+    Continue,
+    IdsMapped,
+    HooksDone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromChild {
+    MapIds,
+    InitPid(i32),
+    RunHooks,
+    Ready,
+    Error(ChildError),
+}
+
+/// A failed step of the child, rebuilt in the parent as one clear error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ChildError {
+    /// The init step that failed ("mount", "setns", "exec"...).
+    pub step: String,
+    pub errno: Option<i32>,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let e = FromChild::Error(ChildError {
+            step: "exec".into(),
+            errno: Some(2),
+            message: "exec: \"/bin/nope\": no such file or directory".into(),
+        });
+        let s = serde_json::to_vec(&e).unwrap();
+        assert_eq!(serde_json::from_slice::<FromChild>(&s).unwrap(), e);
+        let s = serde_json::to_vec(&FromChild::InitPid(42)).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<FromChild>(&s).unwrap(),
+            FromChild::InitPid(42)
+        );
+    }
+}

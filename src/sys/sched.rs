@@ -1,0 +1,62 @@
+//! Scheduling knobs of the calling process: sched_setattr(2), ioprio_set(2), session keyrings.
+
+use std::ffi::CStr;
+
+use nix::errno::Errno;
+
+/// `struct sched_attr` (linux/sched/types.h), SCHED_ATTR_SIZE_VER1.
+#[repr(C)]
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub sched_policy: u32,
+    pub sched_flags: u64,
+    pub sched_nice: i32,
+    pub sched_priority: u32,
+    pub sched_runtime: u64,
+    pub sched_deadline: u64,
+    pub sched_period: u64,
+    pub sched_util_min: u32,
+    pub sched_util_max: u32,
+}
+
+/// Applies `attr` to the calling thread.
+pub fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    let mut attr = attr.clone();
+    attr.size = u32::try_from(std::mem::size_of::<SchedAttr>()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `attr` is a valid sched_attr whose `size` says how much the kernel may read.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, std::ptr::addr_of!(attr), 0) };
+    Errno::result(ret).map(drop)
+}
+
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+
+/// Sets the I/O priority of the calling process; `value` is already `class << 13 | level`.
+pub fn ioprio_set(value: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    Errno::result(ret).map(drop)
+}
+
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+
+/// Joins a new session keyring named `name`, so the container does not share the caller's keys.
+pub fn join_session_keyring(name: &CStr) -> Result<(), Errno> {
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// setrlimit(2) with the kernel's resource number.
+pub fn setrlimit(resource: libc::__rlimit_resource_t, lim: &libc::rlimit) -> Result<(), Errno> {
+    // SAFETY: `lim` is a valid rlimit that outlives the call.
+    Errno::result(unsafe { libc::setrlimit(resource, lim) }).map(drop)
+}
+
+/// personality(2) with a raw persona value (PER_LINUX, PER_LINUX32...).
+pub fn personality(persona: u64) -> Result<(), Errno> {
+    let persona = libc::c_ulong::try_from(persona).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: plain integer argument.
+    Errno::result(unsafe { libc::personality(persona) }).map(drop)
+}
