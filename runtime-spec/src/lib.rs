@@ -1,1 +1,48 @@
-pub fn placeholder() {}
+//! The OCI runtime-spec model cella uses, on top of `oci_spec::runtime`. No host calls except
+//! reading (and, for `spec`, writing) config.json and checking that the rootfs exists.
+//!
+//! Modules:
+//! - [`load`]: read `<bundle>/config.json` into a [`Spec`], with errors naming the JSON field
+//!   path, line and column.
+//! - [`validate`]: every check decidable from the config before anything runs
+//!   ([`validate()`], [`ValidationError`]); [`validate_signal`] parses `kill` signals.
+//! - [`defaults`]: the config `cella spec [--rootless]` writes.
+//! - [`json`]: deterministic, runc-ordered config.json text for a [`Spec`].
+//! - [`features`]: the `features` document and the switches saying what cella implements.
+//! - [`mount_options`]: the recognised mount options and what each means.
+//! - [`state`]: the container state, as the OCI state (hooks' stdin) and as runc's `state`
+//!   output.
+//! - [`version`]: `ociVersion` parsing and the supported range.
+
+pub mod json;
+pub mod load;
+pub mod version;
+
+pub use oci_spec::runtime::Spec;
+
+pub use json::spec_to_json;
+pub use load::{
+    load_config, load_config_with_warnings, parse_config, LoadError, Loaded, CONFIG_FILE,
+};
+pub use version::{parse_oci_version, OciVersion, OCI_VERSION_MAX, OCI_VERSION_MIN};
+
+#[cfg(test)]
+pub(crate) mod test_fixtures {
+    //! The runtime-spec schemas and fixtures copied under tests/schema.
+    use std::path::PathBuf;
+
+    pub(crate) fn read(relative: &str) -> String {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/schema")
+            .join(relative);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    pub(crate) fn config_good(name: &str) -> String {
+        read(&format!("test/config/good/{name}.json"))
+    }
+
+    pub(crate) fn config_bad(name: &str) -> String {
+        read(&format!("test/config/bad/{name}.json"))
+    }
+}
