@@ -16,6 +16,8 @@
 
 pub mod json;
 pub mod load;
+pub mod signal;
+pub mod validate;
 pub mod version;
 
 pub use oci_spec::runtime::Spec;
@@ -24,6 +26,8 @@ pub use json::spec_to_json;
 pub use load::{
     load_config, load_config_with_warnings, parse_config, LoadError, Loaded, CONFIG_FILE,
 };
+pub use signal::validate_signal;
+pub use validate::{validate, ValidationError};
 pub use version::{parse_oci_version, OciVersion, OCI_VERSION_MAX, OCI_VERSION_MIN};
 
 #[cfg(test)]
