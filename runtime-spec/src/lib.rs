@@ -14,19 +14,30 @@
 //!   output.
 //! - [`version`]: `ociVersion` parsing and the supported range.
 
+pub mod defaults;
+pub mod features;
 pub mod json;
 pub mod load;
+pub mod mount_options;
 pub mod signal;
+pub mod state;
 pub mod validate;
 pub mod version;
 
 pub use oci_spec::runtime::Spec;
 
+pub use defaults::{
+    default_spec, default_spec_rootless, to_rootless, write_default_spec, write_spec,
+    WriteSpecError,
+};
+pub use features::{features, features_with, FeatureSwitches, Features};
 pub use json::spec_to_json;
 pub use load::{
     load_config, load_config_with_warnings, parse_config, LoadError, Loaded, CONFIG_FILE,
 };
+pub use mount_options::{parse_mount_option, MountOption, MOUNT_OPTIONS};
 pub use signal::validate_signal;
+pub use state::{format_rfc3339_nano, State, Status};
 pub use validate::{validate, ValidationError};
 pub use version::{parse_oci_version, OciVersion, OCI_VERSION_MAX, OCI_VERSION_MIN};
 
