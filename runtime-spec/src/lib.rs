@@ -4,11 +4,11 @@
 //! Modules:
 //! - [`load`]: read `<bundle>/config.json` into a [`Spec`], with errors naming the JSON field
 //!   path, line and column.
-//! - [`validate`]: every check decidable from the config before anything runs
-//!   ([`validate()`], [`ValidationError`]); [`validate_signal`] parses `kill` signals.
+//! - [`validate`](mod@validate): every check decidable from the config before anything runs
+//!   ([`validate()`](fn@validate), [`ValidationError`]); [`validate_signal`] parses `kill` signals.
 //! - [`defaults`]: the config `cella spec [--rootless]` writes.
 //! - [`json`]: deterministic, runc-ordered config.json text for a [`Spec`].
-//! - [`features`]: the `features` document and the switches saying what cella implements.
+//! - [`features`](mod@features): the `features` document and the switches saying what cella implements.
 //! - [`mount_options`]: the recognised mount options and what each means.
 //! - [`state`]: the container state, as the OCI state (hooks' stdin) and as runc's `state`
 //!   output.
@@ -33,12 +33,13 @@ pub use defaults::{
 pub use features::{features, features_with, FeatureSwitches, Features};
 pub use json::spec_to_json;
 pub use load::{
-    load_config, load_config_with_warnings, parse_config, LoadError, Loaded, CONFIG_FILE,
+    load_config, load_config_with_warnings, load_process, parse_config, parse_process, LoadError,
+    Loaded, CONFIG_FILE,
 };
 pub use mount_options::{parse_mount_option, MountOption, MOUNT_OPTIONS};
 pub use signal::validate_signal;
 pub use state::{format_rfc3339_nano, State, Status};
-pub use validate::{validate, ValidationError};
+pub use validate::{validate, validate_process, ValidationError};
 pub use version::{parse_oci_version, OciVersion, OCI_VERSION_MAX, OCI_VERSION_MIN};
 
 #[cfg(test)]

@@ -17,7 +17,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Capability, Spec};
+use oci_spec::runtime::{Capability, Process, Spec};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// Name of the config file inside a bundle.
@@ -94,28 +96,62 @@ pub fn load_config_with_warnings(bundle: &Path) -> Result<Loaded, LoadError> {
 
 /// Parses config.json content; `path` is only used in error messages.
 pub fn parse_config(bytes: &[u8], path: &Path) -> Result<Loaded, LoadError> {
+    let (spec, warnings) = parse_document::<Spec>(bytes, path, |config, warnings| {
+        if let Some(process) = config.get_mut("process") {
+            bridge_process(process, "process.", warnings);
+        }
+    })?;
+    check_device_numbers(bytes, path)?;
+    Ok(Loaded { spec, warnings })
+}
+
+/// Reads a process.json (`exec --process`), logging any warnings with `log::warn!`.
+pub fn load_process(path: &Path) -> Result<Process, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (process, warnings) = parse_process(&bytes, path)?;
+    for warning in &warnings {
+        log::warn!("{warning}");
+    }
+    Ok(process)
+}
+
+/// Parses a process.json (the `process` object of a config on its own), with the same
+/// error reporting and oci-spec bridges as [`parse_config`].
+pub fn parse_process(bytes: &[u8], path: &Path) -> Result<(Process, Vec<String>), LoadError> {
+    parse_document(bytes, path, |process, warnings| {
+        bridge_process(process, "", warnings)
+    })
+}
+
+/// Deserialises `bytes` strictly; if oci-spec refuses well-formed JSON, retries once after
+/// `bridge` has rewritten it (see the module doc).
+fn parse_document<T: DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    bridge: impl FnOnce(&mut Value, &mut Vec<String>),
+) -> Result<(T, Vec<String>), LoadError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let first = match serde_path_to_error::deserialize::<_, Spec>(&mut de) {
-        Ok(spec) => {
+    let first = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(document) => {
             // Trailing garbage after the object is a syntax error like the others.
             de.end().map_err(|e| json_error(path, None, &e))?;
-            return Ok(Loaded {
-                spec,
-                warnings: Vec::new(),
-            });
+            return Ok((document, Vec::new()));
         }
         Err(e) => e,
     };
     if first.inner().classify() != serde_json::error::Category::Data {
         return Err(parse_error(path, &first));
     }
-    // Well-formed JSON that oci-spec refused: retry with the bridges described above.
     let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else {
         return Err(parse_error(path, &first));
     };
-    let warnings = bridge_oci_spec(&mut value);
-    match serde_path_to_error::deserialize::<_, Spec>(value) {
-        Ok(spec) => Ok(Loaded { spec, warnings }),
+    let mut warnings = Vec::new();
+    bridge(&mut value, &mut warnings);
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(document) => Ok((document, warnings)),
         // Same place as the first attempt: that error knows the line and column.
         Err(second) if second.path().to_string() == first.path().to_string() => {
             Err(parse_error(path, &first))
@@ -128,6 +164,45 @@ pub fn parse_config(bytes: &[u8], path: &Path) -> Result<Loaded, LoadError> {
             message: second.inner().to_string(),
         }),
     }
+}
+
+/// config-linux.md: `major` and `minor` are REQUIRED unless the device type is `p`. oci-spec
+/// reads a missing number as 0, so this looks at the raw document.
+fn check_device_numbers(bytes: &[u8], path: &Path) -> Result<(), LoadError> {
+    #[derive(Deserialize)]
+    struct Raw {
+        linux: Option<RawLinux>,
+    }
+    #[derive(Deserialize)]
+    struct RawLinux {
+        devices: Option<Vec<RawDevice>>,
+    }
+    #[derive(Deserialize)]
+    struct RawDevice {
+        #[serde(rename = "type")]
+        typ: Option<String>,
+        major: Option<IgnoredAny>,
+        minor: Option<IgnoredAny>,
+    }
+    // The document already parsed as a Spec, so this parse only fails on shapes oci-spec was
+    // bridged over, which do not involve devices.
+    let Ok(raw) = serde_json::from_slice::<Raw>(bytes) else {
+        return Ok(());
+    };
+    let devices = raw.linux.and_then(|l| l.devices).unwrap_or_default();
+    for (i, device) in devices.iter().enumerate() {
+        let typ = device.typ.as_deref().unwrap_or_default();
+        if typ != "p" && (device.major.is_none() || device.minor.is_none()) {
+            return Err(LoadError::Parse {
+                path: path.to_owned(),
+                field: Some(format!("linux.devices[{i}]")),
+                line: 0,
+                column: 0,
+                message: format!("major and minor are required for device type {typ:?}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn field_of(path: &serde_path_to_error::Path) -> Option<String> {
@@ -156,11 +231,11 @@ fn json_error(path: &Path, field: Option<String>, inner: &serde_json::Error) -> 
     }
 }
 
-/// Rewrites a parsed config so that oci-spec accepts what the spec allows; returns warnings.
-fn bridge_oci_spec(config: &mut Value) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let Some(process) = config.get_mut("process").and_then(Value::as_object_mut) else {
-        return warnings;
+/// Rewrites a `process` object so that oci-spec accepts what the spec allows; `prefix` is its
+/// JSON path for warnings ("process." in a config, "" in a process.json).
+fn bridge_process(process: &mut Value, prefix: &str, warnings: &mut Vec<String>) {
+    let Some(process) = process.as_object_mut() else {
+        return;
     };
     process
         .entry("user")
@@ -178,7 +253,7 @@ fn bridge_oci_spec(config: &mut Value) -> Vec<String> {
                     cap.is_string() && serde_json::from_value::<Capability>(cap.clone()).is_err();
                 if unknown {
                     warnings.push(format!(
-                        "ignoring unknown capability {cap} in process.capabilities.{set}"
+                        "ignoring unknown capability {cap} in {prefix}capabilities.{set}"
                     ));
                 }
                 !unknown
@@ -198,7 +273,6 @@ fn bridge_oci_spec(config: &mut Value) -> Vec<String> {
             }
         }
     }
-    warnings
 }
 
 #[cfg(test)]
@@ -399,6 +473,56 @@ mod tests {
         let text = r#"{"ociVersion":"1.0.0","process":{"cwd":"/"},"linux":{"namespaces":[{"type":"bad"}]}}"#;
         let (field, _, _) = parse_err(text);
         assert_eq!(field.as_deref(), Some("linux.namespaces[0].type"));
+    }
+
+    #[test]
+    fn device_numbers_are_required_except_for_fifos() {
+        let devices =
+            |list: &str| format!(r#"{{"ociVersion":"1.0.0","linux":{{"devices":{list}}}}}"#);
+        parse(&devices(
+            r#"[{"path":"/dev/null","type":"c","major":1,"minor":3},{"path":"/f","type":"p"}]"#,
+        ))
+        .unwrap();
+        let (field, _, message) = parse_err(&devices(
+            r#"[{"path":"/dev/x","type":"p"},{"path":"/dev/y","type":"b","major":8}]"#,
+        ));
+        assert_eq!(field.as_deref(), Some("linux.devices[1]"));
+        assert!(
+            message.contains("required for device type \"b\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn process_json_parses_with_the_same_bridges() {
+        let text = br#"{"cwd":"/","args":["ps"],"capabilities":{"ambient":["CAP_NOPE"]}}"#;
+        let (process, warnings) = parse_process(text, Path::new("/p.json")).unwrap();
+        assert_eq!(process.user().uid(), 0);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("in capabilities.ambient"),
+            "{warnings:?}"
+        );
+        let err = parse_process(br#"{"cwd":"/","args":"ps"}"#, Path::new("/p.json")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("parse /p.json: args: invalid type"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn load_process_reads_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("process.json");
+        std::fs::write(
+            &path,
+            r#"{"cwd":"/tmp","args":["ls"],"user":{"uid":5,"gid":6}}"#,
+        )
+        .unwrap();
+        assert_eq!(load_process(&path).unwrap().user().uid(), 5);
+        let err = load_process(&dir.path().join("missing.json")).unwrap_err();
+        assert!(matches!(err, LoadError::Read { .. }), "{err}");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::version::{is_supported, parse_oci_version, OCI_VERSION_MAX, OCI_VERSI
 
 pub use linux::{dotted_sysctl, namespace_name, parse_systemd_cgroups_path, SystemdCgroupsPath};
 pub use mounts::is_bind;
+pub use process::validate_process;
 pub use resources::is_valid_id_list;
 
 /// A config value that cella refuses. `field` is the JSON path of the value

@@ -10,6 +10,13 @@ pub(super) fn check(spec: &Spec) -> Result<(), ValidationError> {
     let Some(process) = spec.process() else {
         return Err(invalid("process", "process property must not be empty"));
     };
+    validate_process(process)
+}
+
+/// The checks on a `process` object alone, for `exec --process`; errors name the fields as
+/// `process.*`. (Whether its ids are mapped in the container's user namespace depends on the
+/// container's config and is checked by [`validate`](super::validate) for the init process.)
+pub fn validate_process(process: &Process) -> Result<(), ValidationError> {
     check_args(process)?;
     check_cwd(process)?;
     for (i, entry) in process.env().iter().flatten().enumerate() {
@@ -203,6 +210,21 @@ mod tests {
             "process",
             "process property must not be empty",
         );
+    }
+
+    #[test]
+    fn process_alone_is_validated() {
+        let process: oci_spec::runtime::Process = serde_json::from_value(
+            json!({"cwd": "/", "args": ["ps"], "user": {"uid": 0, "gid": 0}}),
+        )
+        .unwrap();
+        super::validate_process(&process).unwrap();
+        let relative: oci_spec::runtime::Process = serde_json::from_value(
+            json!({"cwd": "tmp", "args": ["ps"], "user": {"uid": 0, "gid": 0}}),
+        )
+        .unwrap();
+        let err = super::validate_process(&relative).unwrap_err();
+        assert_eq!(err.field, "process.cwd");
     }
 
     #[test]
