@@ -5,10 +5,12 @@
 //! - [`load`]: read `<bundle>/config.json` into a [`Spec`], with errors naming the JSON field
 //!   path, line and column.
 //! - [`validate`](mod@validate): every check decidable from the config before anything runs
-//!   ([`validate()`](fn@validate), [`ValidationError`]); [`validate_signal`] parses `kill` signals.
+//!   ([`validate()`](fn@validate), [`ValidationError`]).
+//! - [`signal`]: [`validate_signal`] parses the signal given to `kill`.
 //! - [`defaults`]: the config `cella spec [--rootless]` writes.
 //! - [`json`]: deterministic, runc-ordered config.json text for a [`Spec`].
-//! - [`features`](mod@features): the `features` document and the switches saying what cella implements.
+//! - [`features`](mod@features): the `features` document and the switches saying what cella
+//!   implements.
 //! - [`mount_options`]: the recognised mount options and what each means.
 //! - [`state`]: the container state, as the OCI state (hooks' stdin) and as runc's `state`
 //!   output.

@@ -61,7 +61,10 @@ pub(super) fn check(spec: &Spec, ns: &Namespaces) -> Result<(), ValidationError>
         if !ALLOWED.contains(&propagation.as_str()) {
             return Err(invalid(
                 "linux.rootfsPropagation",
-                format!("rootfsPropagation {propagation:?} is not one of shared, slave, private, unbindable (or their r-prefixed forms)"),
+                format!(
+                    "rootfsPropagation {propagation:?} is not one of shared, slave, private, \
+                     unbindable (or their r-prefixed forms)"
+                ),
             ));
         }
     }
@@ -195,7 +198,8 @@ fn check_user_namespace(
             if !maps.is_empty() {
                 return Err(invalid(
                     field,
-                    "user namespace mappings specified, but USER namespace isn't enabled in the config",
+                    "user namespace mappings specified, but USER namespace isn't enabled in the \
+                     config",
                 ));
             }
         }
@@ -478,7 +482,10 @@ pub fn parse_systemd_cgroups_path(path: &str) -> Result<SystemdCgroupsPath, Vali
         }),
         _ => Err(invalid(
             "linux.cgroupsPath",
-            format!("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {path:?} instead"),
+            format!(
+                "expected cgroupsPath to be of format \"slice:prefix:name\" for systemd \
+                 cgroups, got {path:?} instead"
+            ),
         )),
     }
 }
