@@ -21,7 +21,7 @@ need_root() {
 # Prints the path of a binary built from this repository, preferring release over debug, and
 # honouring CARGO_TARGET_DIR. Fails with the cargo command that builds it.
 default_binary() {
-    local name=$1 package=$2 dir
+    local name=$1 package=$2 dir profile
     for dir in "${CARGO_TARGET_DIR:-}" "$CELLA_REPO/target"; do
         [[ -n $dir ]] || continue
         for profile in release debug; do
