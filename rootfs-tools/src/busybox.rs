@@ -8,9 +8,9 @@
 //! took 100 ms, the whole tree with hard links takes a few. busybox picks the applet from
 //! argv[0], so both work the same inside a container.
 
-use std::fs::{self, OpenOptions, Permissions};
-use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
@@ -142,10 +142,15 @@ pub enum BusyboxError {
 /// Builds (or brings up to date) a busybox root filesystem in `dir`, creating `dir` if needed.
 ///
 /// The tree holds `/bin/busybox` (a copy of the host's static [`BUSYBOX`]), one hard link to it
-/// per applet where busybox says the applet lives (`/bin/sh`, `/usr/bin/id`, ...), [`ETC_PASSWD`], [`ETC_GROUP`], empty `/etc/hosts`
-/// and `/etc/resolv.conf`, and the usual top-level directories (`/tmp` sticky and world-writable,
-/// `/home/user` owned by [`USER_ID`] when built as root). Files that are not part of the tree
-/// are left alone, so callers may add their own before or after.
+/// per applet where busybox says the applet lives (`/bin/sh`, `/usr/bin/id`, ...),
+/// [`ETC_PASSWD`], [`ETC_GROUP`], empty `/etc/hosts` and `/etc/resolv.conf`, and the usual
+/// top-level directories (`/tmp` sticky and world-writable, `/home/user` owned by [`USER_ID`]
+/// when built as root). Files that are not part of the tree are left alone, so callers may add
+/// their own before or after.
+///
+/// A container may have run on the tree and left symlinks where the tree's own entries belong;
+/// they are replaced, never followed, so a rebuild cannot write or chmod anything outside `dir`.
+/// Only `dir` itself may be a symlink (the caller chose it).
 pub fn busybox_rootfs(dir: &Path) -> Result<(), BusyboxError> {
     busybox_rootfs_from(Path::new(BUSYBOX), dir)
 }
@@ -249,7 +254,9 @@ fn parse_applets(list: &str) -> Vec<String> {
         .collect()
 }
 
+/// Creates a directory of the tree, replacing a symlink in its place, and sets its mode.
 fn make_dir(path: &Path, mode: u32) -> Result<(), BusyboxError> {
+    remove_symlink(path)?;
     match fs::create_dir(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {}
@@ -272,14 +279,14 @@ fn make_dir(path: &Path, mode: u32) -> Result<(), BusyboxError> {
 /// Hands a directory we just created to `user`, but only when we created it as root: an
 /// unprivileged build (unit tests) cannot chown and gets a tree owned by its builder.
 fn give_to_user(path: &Path) -> Result<(), BusyboxError> {
-    let meta = fs::metadata(path).map_err(|source| BusyboxError::Stat {
+    let meta = fs::symlink_metadata(path).map_err(|source| BusyboxError::Stat {
         path: path.to_path_buf(),
         source,
     })?;
     if meta.uid() != 0 {
         return Ok(());
     }
-    std::os::unix::fs::chown(path, Some(USER_ID), Some(USER_ID)).map_err(|source| {
+    std::os::unix::fs::lchown(path, Some(USER_ID), Some(USER_ID)).map_err(|source| {
         BusyboxError::Chown {
             path: path.to_path_buf(),
             uid: USER_ID,
@@ -309,8 +316,16 @@ fn copy_busybox(from: &Path, to: &Path) -> Result<(), BusyboxError> {
         }
     }
     let tmp = to.with_file_name(".busybox.cella-rootfs.tmp");
-    let result = fs::copy(from, &tmp).and_then(|_| {
-        let file = OpenOptions::new().write(true).open(&tmp)?;
+    let result = remove_if_exists(&tmp).and_then(|()| {
+        let mut reader = File::open(from)?;
+        // create_new (O_EXCL) never follows a symlink someone placed at the temporary name.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(&tmp)?;
+        io::copy(&mut reader, &mut file)?;
+        file.set_permissions(Permissions::from_mode(src.mode() & 0o7777))?;
         file.set_modified(src.modified()?)?;
         fs::rename(&tmp, to)
     });
@@ -359,29 +374,60 @@ fn remove(path: &Path) -> Result<(), BusyboxError> {
     })
 }
 
+/// Writes a file of the tree unless it already holds `contents`. A symlink or other non-file in
+/// its place is removed first, and the new file is created with O_EXCL, so nothing outside the
+/// tree is written.
 fn write_if_changed(path: &Path, contents: &str) -> Result<(), BusyboxError> {
-    if fs::read(path).is_ok_and(|old| old == contents.as_bytes()) {
-        return Ok(());
+    let write_err = |source| BusyboxError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            if fs::read(path).is_ok_and(|old| old == contents.as_bytes()) {
+                return Ok(());
+            }
+            remove(path)?;
+        }
+        Ok(meta) if meta.is_dir() => return Err(write_err(io::ErrorKind::IsADirectory.into())),
+        Ok(_) => remove(path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(BusyboxError::Stat {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     }
-    fs::write(path, contents)
-        .and_then(|()| fs::set_permissions(path, Permissions::from_mode(0o644)))
-        .map_err(|source| BusyboxError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(write_err)?;
+    file.write_all(contents.as_bytes()).map_err(write_err)
 }
 
+/// Creates an empty file unless a regular file (with whatever content) is already there.
 fn create_empty(path: &Path) -> Result<(), BusyboxError> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map(drop)
-        .map_err(|source| BusyboxError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+    if fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file()) {
+        return Ok(());
+    }
+    write_if_changed(path, "")
+}
+
+fn remove_symlink(path: &Path) -> Result<(), BusyboxError> {
+    if fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        remove(path)?;
+    }
+    Ok(())
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(test)]

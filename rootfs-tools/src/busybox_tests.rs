@@ -171,6 +171,53 @@ fn building_again_keeps_and_repairs() {
 }
 
 #[test]
+fn symlinks_left_in_the_tree_are_replaced_not_followed() {
+    let host = tempfile::tempdir().unwrap();
+    let outside = host.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(outside.join("passwd"), "host").unwrap();
+    let dir = build();
+    let root = dir.path();
+    let pairs = [
+        ("tmp", outside.clone()),
+        ("etc/passwd", outside.join("passwd")),
+        ("etc/hosts", outside.join("hosts")),
+        ("bin/busybox", outside.join("busybox")),
+        ("bin/.busybox.cella-rootfs.tmp", outside.join("busybox-tmp")),
+    ];
+    for (name, target) in &pairs {
+        let _ = fs::remove_dir(root.join(name));
+        let _ = fs::remove_file(root.join(name));
+        std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+    }
+
+    busybox_rootfs(root).unwrap();
+
+    assert_eq!(mode(&outside), 0o700, "chmod followed tmp");
+    assert_eq!(fs::read_to_string(outside.join("passwd")).unwrap(), "host");
+    let mut left: Vec<_> = fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["passwd"], "files created outside the tree");
+    assert!(root.join("tmp").is_dir() && !root.join("tmp").is_symlink());
+    assert_eq!(mode(&root.join("tmp")), 0o1777);
+    assert_eq!(
+        fs::read_to_string(root.join("etc/passwd")).unwrap(),
+        ETC_PASSWD
+    );
+    assert!(fs::symlink_metadata(root.join("etc/hosts"))
+        .unwrap()
+        .is_file());
+    assert!(fs::symlink_metadata(root.join("bin/busybox"))
+        .unwrap()
+        .is_file());
+    assert!(is_busybox(root, "bin/sh"));
+}
+
+#[test]
 fn changed_busybox_is_copied_again() {
     let dir = build();
     let busybox = dir.path().join("bin/busybox");
