@@ -258,8 +258,27 @@ impl Manager {
 
     /// Moves `pid` (the whole process) into the container's cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        let value = pid.to_string();
         for h in &self.state.hierarchies {
-            fsutil::write(&self.leaf(h).join("cgroup.procs"), &pid.to_string())?;
+            let file = self.leaf(h).join("cgroup.procs");
+            // EINVAL while the new task is not fully set up yet: retried, as runc does.
+            let mut attempt = 0;
+            loop {
+                match fsutil::write_raw(&file, &value) {
+                    Ok(()) => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) && attempt < 5 => {
+                        attempt += 1;
+                        thread::sleep(Duration::from_millis(30));
+                    }
+                    Err(source) => {
+                        return Err(CgroupError::Write {
+                            path: file,
+                            value,
+                            source,
+                        });
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -1,15 +1,9 @@
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::*;
-use crate::cgroups::testutil::{get, put, FakeHost, PURE_V2};
-use crate::cgroups::{CgroupSources, FreezerState};
-
-fn sleeper() -> Child {
-    Command::new("sleep").arg("60").spawn().unwrap()
-}
+use crate::cgroups::testutil::{get, put, sleeper, FakeHost, HostCgroup, PURE_V2};
+use crate::cgroups::FreezerState;
 
 /// Stands in for the kernel: fills cgroup.procs in every leaf.
 fn put_procs(m: &Manager, content: &str) {
@@ -256,6 +250,14 @@ fn destroy_kills_and_waits_for_the_cgroup_to_empty() {
     let leaves = m.leaf_dirs();
     let kernel = std::thread::spawn(move || {
         let status = child.wait().unwrap();
+        // signal_all thaws after signalling; a real freezer.state stays, the fake one must
+        // not vanish before that write.
+        let state = freezer.join("freezer.state");
+        let start = std::time::Instant::now();
+        while fs::read_to_string(&state).unwrap() != "THAWED" {
+            assert!(start.elapsed() < Duration::from_secs(5), "never thawed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // cgroup.procs last: once every listing is empty, destroy goes on to rmdir.
         for dir in &leaves {
             for entry in fs::read_dir(dir).unwrap() {
@@ -384,36 +386,13 @@ fn pure_v2_sample_gives_one_hierarchy_at_the_root() {
 /// named cella-test-<pid>-<n> and removed even when an assertion fails.
 #[test]
 fn host_smoke_create_join_freeze_kill_destroy() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root");
+    let Some(mut guard) = HostCgroup::create() else {
         return;
-    }
-    static N: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "/cella-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    let sources = CgroupSources::default();
-    let mut m = Manager::new(&sources.config(Some(&name), "smoke").unwrap()).unwrap();
-
-    struct Cleanup(Manager, Option<Child>);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            if let Some(child) = self.1.as_mut() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            if let Err(e) = self.0.destroy() {
-                eprintln!("cleanup of {:?}: {e}", self.0.leaf_dirs());
-            }
-        }
-    }
-    m.create().unwrap();
-    let mut guard = Cleanup(m.clone(), None);
+    };
+    let m = guard.manager.clone();
     let child = sleeper();
     let pid = child.id() as i32;
-    guard.1 = Some(child);
+    guard.child = Some(child);
     m.add_process(pid).unwrap();
     assert_eq!(m.processes().unwrap(), [pid]);
     m.freeze().unwrap();
@@ -421,10 +400,10 @@ fn host_smoke_create_join_freeze_kill_destroy() {
     m.thaw().unwrap();
     assert!(!m.is_frozen().unwrap());
     m.signal_all(Signal::SIGKILL).unwrap();
-    let status = guard.1.as_mut().unwrap().wait().unwrap();
+    let status = guard.child.as_mut().unwrap().wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGKILL));
-    guard.1 = None;
+    guard.child = None;
     m.destroy().unwrap();
     assert!(
         m.leaf_dirs().iter().all(|d| !d.exists()),

@@ -38,6 +38,7 @@ mod fsutil;
 mod manager;
 mod mountinfo;
 mod path;
+mod resources;
 
 #[cfg(test)]
 mod testutil;
@@ -49,6 +50,7 @@ pub use freezer::FreezerState;
 pub use manager::{CgroupState, HierarchyState, Manager};
 pub use mountinfo::{parse_mountinfo, CgroupMount, Layout, ProcSelfCgroup};
 pub use path::{resolve, CgroupConfig, CgroupPath, CgroupSources};
+pub use resources::{plan_resources, CgroupWrite, DeviceRule, IfMissing, ResourcePlan};
 
 use serde::{Deserialize, Serialize};
 
@@ -127,4 +129,16 @@ pub enum CgroupError {
     NoFreezer(String),
     #[error("timed out after {millis} ms: {what}")]
     Timeout { what: String, millis: u128 },
+    #[error("invalid linux.resources.{field}: {reason}")]
+    InvalidResource { field: String, reason: String },
+    #[error("linux.resources.unified needs cgroup v2, this host sets limits through cgroup v1")]
+    UnifiedOnV1,
+    #[error("no cgroup hierarchy for controller {controller:?} (needed for {file})")]
+    NoController { controller: String, file: String },
+    #[error("write {value:?} to {path}: no such file (is the {controller} controller available and enabled?)")]
+    MissingFile {
+        path: PathBuf,
+        value: String,
+        controller: String,
+    },
 }

@@ -4,6 +4,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::mountinfo::parse_mountinfo;
 use super::path::CgroupSources;
@@ -99,4 +101,55 @@ pub fn put(dir: &Path, name: &str, content: &str) -> PathBuf {
 
 pub fn get(dir: &Path, name: &str) -> String {
     fs::read_to_string(dir.join(name)).unwrap()
+}
+
+/// A child that sleeps; tests kill it.
+pub fn sleeper() -> Child {
+    Command::new("sleep").arg("60").spawn().unwrap()
+}
+
+/// Privileged tests: a cgroup on the real host named /cella-test-<pid>-<n> in every hierarchy,
+/// destroyed (and its child killed) on drop, so a failing assertion leaves nothing behind.
+pub struct HostCgroup {
+    pub manager: Manager,
+    pub child: Option<Child>,
+}
+
+impl HostCgroup {
+    /// `None` (test skipped) unless running as root.
+    pub fn create() -> Option<HostCgroup> {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return None;
+        }
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "/cella-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let config = CgroupSources::default()
+            .config(Some(&name), "smoke")
+            .unwrap();
+        let mut manager = Manager::new(&config).unwrap();
+        let created = manager.create();
+        let guard = HostCgroup {
+            manager,
+            child: None,
+        };
+        created.unwrap();
+        Some(guard)
+    }
+}
+
+impl Drop for HostCgroup {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Err(e) = self.manager.destroy() {
+            eprintln!("cleanup of {:?}: {e}", self.manager.leaf_dirs());
+        }
+    }
 }
