@@ -3,55 +3,16 @@
 use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::cli::{ListArgs, ListFormat, SpecArgs};
-use crate::container::{Container, ContainerError, Status};
+use crate::container::{Container, ContainerError};
 
-/// runc's `state` / `list --format json` object, field order included.
-#[derive(Serialize)]
-struct StateOutput<'a> {
-    #[serde(rename = "ociVersion")]
-    oci_version: &'a str,
-    id: &'a str,
-    pid: i32,
-    status: Status,
-    bundle: &'a Path,
-    rootfs: &'a Path,
-    created: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    annotations: Option<&'a std::collections::HashMap<String, String>>,
-    owner: &'a str,
-}
-
-fn state_output(c: &Container) -> StateOutput<'_> {
-    let status = c.status();
-    StateOutput {
-        oci_version: c.record.config.version(),
-        id: &c.record.id,
-        pid: if status == Status::Stopped {
-            0
-        } else {
-            c.record.pid
-        },
-        status,
-        bundle: &c.record.bundle,
-        rootfs: &c.record.rootfs,
-        created: &c.record.created,
-        annotations: c
-            .record
-            .config
-            .annotations()
-            .as_ref()
-            .filter(|a| !a.is_empty()),
-        owner: &c.record.owner,
-    }
+fn state_doc(c: &Container) -> runtime_spec::State {
+    crate::container::state_doc(c, c.status())
 }
 
 pub fn state(root: &Path, id: &str) -> anyhow::Result<()> {
     let c = Container::peek(root, id)?;
-    let out = serde_json::to_string_pretty(&state_output(&c))?;
-    println!("{out}");
+    println!("{}", state_doc(&c).to_runc_json());
     Ok(())
 }
 
@@ -88,14 +49,16 @@ pub fn list(root: &Path, a: &ListArgs) -> anyhow::Result<()> {
     }
     match a.format {
         ListFormat::Json => {
-            let items: Vec<_> = all.iter().map(state_output).collect();
+            let docs: Vec<_> = all.iter().map(state_doc).collect();
+            let items: Vec<_> = docs.iter().map(runtime_spec::State::runc_state).collect();
             writeln!(stdout, "{}", serde_json::to_string(&items)?)?;
         }
         ListFormat::Table => {
             let mut rows =
                 vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
             for c in &all {
-                let s = state_output(c);
+                let doc = state_doc(c);
+                let s = doc.runc_state();
                 rows.push([
                     s.id.to_owned(),
                     s.pid.to_string(),
@@ -134,12 +97,23 @@ fn table(rows: &[[String; 6]]) -> String {
 }
 
 pub fn spec(a: &SpecArgs) -> anyhow::Result<()> {
-    let _ = a;
-    anyhow::bail!("spec: wired with the runtime-spec crate")
+    let bundle = a
+        .bundle
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let rootless = a.rootless.then(|| {
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    });
+    runtime_spec::write_default_spec(&bundle, rootless)?;
+    Ok(())
 }
 
 pub fn features() -> anyhow::Result<()> {
-    anyhow::bail!("features: wired with the runtime-spec crate")
+    print!("{}", runtime_spec::features().to_json());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -156,11 +130,11 @@ mod tests {
         let first: Vec<&str> = t.lines().collect();
         assert_eq!(
             first[0],
-            "ID          PID         STATUS      BUNDLE      CREATED                   OWNER"
+            "ID          PID         STATUS      BUNDLE      CREATED                OWNER"
         );
         assert_eq!(
             first[1],
-            "c1          42          running     /b          2026-01-01T00:00:00Z      root"
+            "c1          42          running     /b          2026-01-01T00:00:00Z   root"
         );
     }
 }

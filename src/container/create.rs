@@ -63,7 +63,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Container, CreateError> {
         pid: 0,
         pid_start: 0,
         status: Status::Creating,
-        created: crate::logging::rfc3339(std::time::SystemTime::now()),
+        created: runtime_spec::format_rfc3339_nano(std::time::SystemTime::now()),
         owner: owner_name(),
         cgroup: None,
         config: plan.spec.clone(),
@@ -149,19 +149,28 @@ fn cleanup(dir: &Path, record: &Record) {
     let _ = super::remove_state_dir(dir);
 }
 
-/// The OCI state document handed to hooks on stdin.
+/// The OCI state document handed to hooks on stdin while the container is being made.
 pub fn hook_state(plan: &Plan, status: &str, pid: u32) -> String {
-    let mut v = serde_json::json!({
-        "ociVersion": plan.spec.version(),
-        "id": plan.id,
-        "status": status,
-        "pid": pid,
-        "bundle": plan.bundle,
-    });
-    if let Some(a) = plan.spec.annotations().as_ref().filter(|a| !a.is_empty()) {
-        v["annotations"] = serde_json::json!(a);
+    let status =
+        serde_json::from_value(serde_json::Value::from(status)).unwrap_or(Status::Creating);
+    runtime_spec::State {
+        oci_version: plan.spec.version().clone(),
+        id: plan.id.clone(),
+        status,
+        pid: i32::try_from(pid).unwrap_or(0),
+        bundle: plan.bundle.clone(),
+        annotations: plan
+            .spec
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        rootfs: plan.rootfs_path.clone(),
+        created: String::new(),
+        owner: String::new(),
     }
-    v.to_string()
+    .to_oci_json()
 }
 
 /// Writes the pid without a newline (containerd reads it as is), atomically.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 
-use super::{Container, ContainerError, Status};
+use super::{Container, ContainerError, Lifecycle, Status};
 use crate::hooks;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,17 +21,14 @@ pub enum DeleteError {
 
 pub fn delete(c: &Container, force: bool) -> Result<(), DeleteError> {
     let status = c.status();
-    match status {
-        Status::Stopped => {}
-        // Nothing runs yet: like runc, deleting a created container needs no --force.
-        Status::Created => stop(c)?,
-        _ if force => stop(c)?,
-        _ => {
-            return Err(DeleteError::NotStopped {
-                id: c.id().to_owned(),
-                status,
-            })
-        }
+    if !status.can_delete() && !force {
+        return Err(DeleteError::NotStopped {
+            id: c.id().to_owned(),
+            status,
+        });
+    }
+    if status != Status::Stopped {
+        stop(c)?;
     }
     c.remove_dir()?;
     let hooks = c.record.config.hooks().clone().unwrap_or_default();
@@ -39,7 +36,7 @@ pub fn delete(c: &Container, force: bool) -> Result<(), DeleteError> {
         hooks::run_all_warn(
             "poststop",
             poststop,
-            &super::oci_state_json(c, Status::Stopped),
+            &super::state_doc(c, Status::Stopped).to_oci_json(),
         );
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use nix::sys::signal::{kill as send, Signal};
 
-use super::{Container, ContainerError};
+use super::{Container, ContainerError, Lifecycle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KillError {

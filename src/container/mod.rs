@@ -22,7 +22,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
-pub use state::Status;
+pub use state::{Lifecycle, Status};
 
 pub const STATE_FILE: &str = "state.json";
 pub const START_SOCKET: &str = "start.sock";
@@ -269,25 +269,26 @@ fn process_alive(pid: Pid, start: u64) -> bool {
     process_start_time(pid) == Some(start) && send_signal(pid, None).is_ok()
 }
 
-/// The OCI state document (runtime.md "State"), as hooks get it on stdin.
-pub fn oci_state_json(c: &Container, status: Status) -> String {
-    let mut v = serde_json::json!({
-        "ociVersion": c.record.config.version(),
-        "id": c.record.id,
-        "status": status,
-        "pid": if status == Status::Stopped { 0 } else { c.record.pid },
-        "bundle": c.record.bundle,
-    });
-    if let Some(a) = c
-        .record
-        .config
-        .annotations()
-        .as_ref()
-        .filter(|a| !a.is_empty())
-    {
-        v["annotations"] = serde_json::json!(a);
+/// The state document of `c` with `status` (OCI form for hooks, runc form for `state`).
+pub fn state_doc(c: &Container, status: Status) -> runtime_spec::State {
+    runtime_spec::State {
+        oci_version: c.record.config.version().clone(),
+        id: c.record.id.clone(),
+        status,
+        pid: c.record.pid,
+        bundle: c.record.bundle.clone(),
+        annotations: c
+            .record
+            .config
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        rootfs: c.record.rootfs.clone(),
+        created: c.record.created.clone(),
+        owner: c.record.owner.clone(),
     }
-    v.to_string()
 }
 
 #[cfg(test)]

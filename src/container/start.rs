@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 
 use nix::sys::signal::{kill, Signal};
 
-use super::{Container, ContainerError, Status, START_SOCKET};
+use super::{Container, ContainerError, Lifecycle, Status, START_SOCKET};
 use crate::hooks;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +30,13 @@ pub enum StartError {
 }
 
 pub fn start(c: &mut Container) -> Result<(), StartError> {
-    match c.status() {
-        Status::Created => {}
-        Status::Stopped => return Err(StartError::Stopped),
-        Status::Running => return Err(StartError::Running),
-        other => return Err(StartError::WrongState(other)),
+    let status = c.status();
+    if !status.can_start() {
+        return Err(match status {
+            Status::Stopped => StartError::Stopped,
+            Status::Running => StartError::Running,
+            other => StartError::WrongState(other),
+        });
     }
     let sock = c.dir.join(START_SOCKET);
     let mut conn = UnixStream::connect(&sock).map_err(|source| match source.raw_os_error() {
@@ -61,7 +63,7 @@ pub fn start(c: &mut Container) -> Result<(), StartError> {
 
     let hooks = c.record.config.hooks().clone().unwrap_or_default();
     if let Some(poststart) = hooks.poststart().as_ref().filter(|h| !h.is_empty()) {
-        let state = super::oci_state_json(c, Status::Running);
+        let state = super::state_doc(c, Status::Running).to_oci_json();
         if let Err(e) = hooks::run_all("poststart", poststart, &state) {
             // runtime.md: a failed poststart hook stops the container.
             if let Some(pid) = c.pid() {
