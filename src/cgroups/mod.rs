@@ -30,9 +30,7 @@
 //! What we need is small: parse two text files, mkdir/rmdir, write values to files. Resource
 //! limits are planned as data ([`CgroupWrite`] lists) that unit tests compare.
 
-// Until the runtime calls into this module (the lead removes this when wiring it in).
-#![allow(dead_code, unused_imports)]
-
+mod defaults;
 mod freezer;
 mod fsutil;
 mod manager;
@@ -46,6 +44,7 @@ mod testutil;
 use std::io;
 use std::path::PathBuf;
 
+pub use defaults::device_rules;
 pub use freezer::FreezerState;
 pub use manager::{CgroupState, HierarchyState, Manager};
 pub use mountinfo::{parse_mountinfo, CgroupMount, Layout, ProcSelfCgroup};

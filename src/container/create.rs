@@ -1,6 +1,7 @@
 //! `create`: from bundle to a container process waiting for `start`.
 
 use std::fs::File;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{Container, ContainerError, Record, Status, START_SOCKET};
+use crate::cgroups::{CgroupSources, CgroupVersion, CgroupWrite, Manager};
 use crate::hooks;
 use crate::plan::{self, CreateOptions, Plan, PlanError, PlanInput};
 use crate::process::parent::{self, LaunchError, LaunchEvents};
@@ -20,6 +22,8 @@ pub enum CreateError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Container(#[from] ContainerError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("listen on {path}: {source}")]
     Listen {
         path: PathBuf,
@@ -46,12 +50,20 @@ pub struct CreateRequest<'a> {
 pub fn create(req: &CreateRequest<'_>) -> Result<Container, CreateError> {
     super::validate_id(req.id)?;
     let spec = crate::config::load(&req.bundle).map_err(CreateError::Config)?;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .and_then(|p| p.to_str())
+        .filter(|p| !p.is_empty());
+    let mut cgroup = Manager::new(&CgroupSources::default().config(cgroups_path, req.id)?)?;
+    let resources = cgroup_resources(&linux, cgroup.version())?;
     let plan = plan::build(PlanInput {
         id: req.id,
         bundle: &req.bundle,
         spec,
         opts: &req.opts,
-        clone_into_cgroup: false,
+        clone_into_cgroup: cgroup.version() == CgroupVersion::V2,
         cgroup_view: crate::rootfs::CgroupView::None,
     })?;
 
@@ -65,30 +77,72 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Container, CreateError> {
         status: Status::Creating,
         created: runtime_spec::format_rfc3339_nano(std::time::SystemTime::now()),
         owner: owner_name(),
-        cgroup: None,
+        // Recorded before it exists, so that `delete --force` removes it even when this
+        // runtime is killed while making it.
+        cgroup: Some(cgroup.state().clone()),
         config: plan.spec.clone(),
     };
-    match launch(&plan, &dir, &mut record, req.pid_file.as_deref()) {
+    match launch(
+        &plan,
+        &dir,
+        &mut record,
+        &mut cgroup,
+        &resources,
+        req.pid_file.as_deref(),
+    ) {
         Ok(()) => Ok(Container::from_parts(dir, record, lock)),
         Err(e) => {
-            cleanup(&dir, &record);
+            cleanup(&dir, &record, &cgroup);
             Err(e)
         }
     }
+}
+
+/// linux.resources plus the device rules every container needs, planned for this host.
+fn cgroup_resources(
+    linux: &oci_spec::runtime::Linux,
+    version: CgroupVersion,
+) -> Result<Vec<CgroupWrite>, CreateError> {
+    let mut res = linux.resources().clone().unwrap_or_default();
+    let configured = res.devices().clone().unwrap_or_default();
+    let devices = linux.devices().clone().unwrap_or_default();
+    res.set_devices(Some(crate::cgroups::device_rules(&configured, &devices)));
+    let planned = crate::cgroups::plan_resources(&res, version)?;
+    for ignored in &planned.ignored {
+        log::warn!("{ignored}");
+    }
+    Ok(planned.writes)
 }
 
 fn launch(
     plan: &Plan,
     dir: &Path,
     record: &mut Record,
+    cgroup: &mut Manager,
+    resources: &[CgroupWrite],
     pid_file: Option<&Path>,
 ) -> Result<(), CreateError> {
     super::write_record(dir, record)?;
+    cgroup.create()?;
+    record.cgroup = Some(cgroup.state().clone());
+    super::write_record(dir, record)?;
+    cgroup.apply(resources)?;
     let sock = dir.join(START_SOCKET);
     let start =
         UnixListener::bind(&sock).map_err(|source| CreateError::Listen { path: sock, source })?;
-    let mut events = Events { plan, dir, record };
-    let init = parent::launch(plan, start, None, &mut events)?;
+    let cgroup_fd = cgroup.open_dir()?;
+    let mut events = Events {
+        plan,
+        dir,
+        record,
+        cgroup,
+    };
+    let init = parent::launch(
+        plan,
+        start,
+        cgroup_fd.as_ref().map(AsFd::as_fd),
+        &mut events,
+    )?;
     record.pid = init.as_raw();
     record.pid_start = super::process_start_time(init).unwrap_or(0);
     record.status = Status::Created;
@@ -106,6 +160,7 @@ struct Events<'a> {
     plan: &'a Plan,
     dir: &'a Path,
     record: &'a mut Record,
+    cgroup: &'a Manager,
 }
 
 impl LaunchEvents for Events<'_> {
@@ -113,16 +168,20 @@ impl LaunchEvents for Events<'_> {
         // Recorded at once, so that `delete --force` finds the process if we are killed now.
         self.record.pid = pid.as_raw();
         self.record.pid_start = super::process_start_time(pid).unwrap_or(0);
-        super::write_record(self.dir, self.record).map_err(|e| e.to_string())
+        super::write_record(self.dir, self.record).map_err(|e| e.to_string())?;
+        // On v2 the clone put it there already; on v1 it joins here, before the protocol's
+        // `Continue` lets it go on.
+        if self.cgroup.version() == CgroupVersion::V1 {
+            self.cgroup
+                .add_process(pid.as_raw())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     fn run_create_hooks(&mut self, init: Pid) -> Result<(), String> {
         let hooks = self.plan.spec.hooks().clone().unwrap_or_default();
-        let state = hook_state(
-            self.plan,
-            "creating",
-            u32::try_from(init.as_raw()).unwrap_or(0),
-        );
+        let state = hook_state(self.plan, Status::Creating, init.as_raw());
         hooks::run_all(
             "prestart",
             hooks.prestart().as_deref().unwrap_or_default(),
@@ -140,24 +199,25 @@ impl LaunchEvents for Events<'_> {
 }
 
 /// Undoes a failed create: the process, its cgroup, the state directory.
-fn cleanup(dir: &Path, record: &Record) {
+fn cleanup(dir: &Path, record: &Record, cgroup: &Manager) {
     if record.pid > 0 {
         let pid = Pid::from_raw(record.pid);
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
     }
+    if let Err(e) = cgroup.destroy() {
+        log::warn!("removing the cgroup of a failed create: {e}");
+    }
     let _ = super::remove_state_dir(dir);
 }
 
 /// The OCI state document handed to hooks on stdin while the container is being made.
-pub fn hook_state(plan: &Plan, status: &str, pid: u32) -> String {
-    let status =
-        serde_json::from_value(serde_json::Value::from(status)).unwrap_or(Status::Creating);
+pub fn hook_state(plan: &Plan, status: Status, pid: i32) -> String {
     runtime_spec::State {
         oci_version: plan.spec.version().clone(),
         id: plan.id.clone(),
         status,
-        pid: i32::try_from(pid).unwrap_or(0),
+        pid,
         bundle: plan.bundle.clone(),
         annotations: plan
             .spec
@@ -180,10 +240,8 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> std::io::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
-    ));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("pid");
+    let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = File::create(&tmp)?;
     f.write_all(pid.as_raw().to_string().as_bytes())?;
     std::fs::rename(&tmp, path)
@@ -195,5 +253,5 @@ fn owner_name() -> String {
     nix::unistd::User::from_uid(uid)
         .ok()
         .flatten()
-        .map_or_else(|| "#".to_owned() + &uid.to_string(), |u| u.name)
+        .map_or_else(|| format!("#{uid}"), |u| u.name)
 }

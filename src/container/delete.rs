@@ -15,6 +15,8 @@ pub enum DeleteError {
     Container(#[from] ContainerError),
     #[error("cannot delete container {id} that is not stopped: {status}")]
     NotStopped { id: String, status: Status },
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("container process {pid} did not die after SIGKILL")]
     Unkillable { pid: i32 },
 }
@@ -29,6 +31,9 @@ pub fn delete(c: &Container, force: bool) -> Result<(), DeleteError> {
     }
     if status != Status::Stopped {
         stop(c)?;
+    }
+    if let Some(cg) = c.cgroup() {
+        cg.destroy()?;
     }
     c.remove_dir()?;
     let hooks = c.record.config.hooks().clone().unwrap_or_default();

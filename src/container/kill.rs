@@ -8,6 +8,8 @@ use super::{Container, ContainerError, Lifecycle};
 pub enum KillError {
     #[error(transparent)]
     Container(#[from] ContainerError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("container not running")]
     NotRunning,
     #[error("send {signal} to container process {pid}: {source}")]
@@ -22,8 +24,12 @@ pub fn kill(c: &Container, signal: Signal, all: bool) -> Result<(), KillError> {
     if !c.status().can_kill() {
         return Err(KillError::NotRunning);
     }
+    if all {
+        if let Some(cg) = c.cgroup() {
+            return Ok(cg.signal_all(signal)?);
+        }
+    }
     let pid = c.pid().ok_or(KillError::NotRunning)?;
-    let _ = all;
     send(pid, signal).map_err(|source| match source {
         nix::errno::Errno::ESRCH => KillError::NotRunning,
         _ => KillError::Send {

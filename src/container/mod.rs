@@ -69,7 +69,7 @@ pub struct Record {
     pub owner: String,
     /// The container's cgroup, so that any later command can find and remove it.
     #[serde(default)]
-    pub cgroup: Option<serde_json::Value>,
+    pub cgroup: Option<crate::cgroups::CgroupState>,
     /// The configuration as it was at create: later edits of config.json must not matter.
     pub config: Spec,
 }
@@ -202,6 +202,21 @@ impl Container {
             Status::Paused => Status::Paused,
             _ if self.dir.join(START_SOCKET).exists() => Status::Created,
             _ => Status::Running,
+        }
+    }
+
+    /// The container's cgroups, when it has any recorded.
+    pub fn cgroup(&self) -> Option<crate::cgroups::Manager> {
+        let state = self.record.cgroup.as_ref()?;
+        match crate::cgroups::Manager::from_state(
+            state,
+            &crate::cgroups::CgroupSources::default().root,
+        ) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                log::warn!("ignoring the recorded cgroup: {e}");
+                None
+            }
         }
     }
 

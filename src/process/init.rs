@@ -114,7 +114,11 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         expect(chan, &ToChild::HooksDone)?;
     }
     if let Some(hs) = h.create_container().as_ref().filter(|v| !v.is_empty()) {
-        let state = crate::container::create::hook_state(plan, "creating", std::process::id());
+        let state = crate::container::create::hook_state(
+            plan,
+            runtime_spec::Status::Creating,
+            nix::unistd::getpid().as_raw(),
+        );
         hooks::run_all("createContainer", hs, &state)
             .map_err(|e| fail("createContainer hook", e))?;
     }
@@ -159,7 +163,11 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         exit_now(1);
     }
     if let Some(hs) = h.start_container().as_ref().filter(|v| !v.is_empty()) {
-        let state = crate::container::create::hook_state(plan, "created", std::process::id());
+        let state = crate::container::create::hook_state(
+            plan,
+            runtime_spec::Status::Created,
+            nix::unistd::getpid().as_raw(),
+        );
         if let Err(e) = hooks::run_all("startContainer", hs, &state) {
             report_to_start(&mut conn, &e.to_string());
         }
