@@ -1,2 +1,5 @@
 //! The only place for `unsafe` and raw libc calls. Every block carries a `// SAFETY:` note.
 //! Each file wraps one kernel concept; callers get safe functions over `OwnedFd`/`BorrowedFd`.
+
+pub mod idmap_userns;
+pub mod mount;
