@@ -138,7 +138,7 @@ fn apply_propagation(
 ) -> Result<(), RootfsError> {
     for change in changes {
         let attr = MountAttr {
-            propagation: change.ms_flag().bits() as u64,
+            propagation: change.ms_flag().bits(),
             ..Default::default()
         };
         sysmount::mount_setattr(mounted.as_fd(), change.recursive, &attr).map_err(|errno| {

@@ -498,3 +498,142 @@ fn missing_idmapped_source_is_an_error() {
     });
     err.unwrap();
 }
+
+fn chown_tree(path: &Path, id: u32) {
+    let (uid, gid) = (
+        Some(nix::unistd::Uid::from_raw(id)),
+        Some(nix::unistd::Gid::from_raw(id)),
+    );
+    nix::unistd::fchownat(
+        None,
+        path,
+        uid,
+        gid,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    if fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), id);
+        }
+    }
+}
+
+/// A container in a user namespace (0 -> 100000) with its own mount, PID, IPC and UTS
+/// namespaces. `locked` gets a nosuid,nodev tmpfs before the user namespace is entered, so those
+/// flags are locked in the container's mount namespace.
+fn contained_in_userns(
+    userns: &std::os::fd::OwnedFd,
+    locked: &Path,
+    f: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    contained(|| {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        mount(Some("tmpfs"), locked, Some("tmpfs"), flags, None::<&str>)
+            .map_err(|e| format!("tmpfs on {locked:?}: {e}"))?;
+        nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER).map_err(|e| format!("setns: {e}"))?;
+        let root = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(root, root, root).map_err(|e| format!("setresuid: {e}"))?;
+        let group = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(group, group, group).map_err(|e| format!("setresgid: {e}"))?;
+        let namespaces = CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWUTS;
+        unshare(namespaces).map_err(|e| format!("unshare: {e}"))?;
+        // The container's init: the first process of the new PID namespace.
+        contained_inner(f)
+    })
+}
+
+fn contained_inner(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    let (read_end, write_end) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let code = run_in_child(|| match f() {
+        Ok(()) => 0,
+        Err(msg) => {
+            let _ = nix::unistd::write(&write_end, msg.as_bytes());
+            1
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    drop(write_end);
+    let mut msg = String::new();
+    let _ = fs::File::from(read_end).read_to_string(&mut msg);
+    match code {
+        0 => Ok(()),
+        _ if !msg.is_empty() => Err(msg),
+        code => Err(format!("init exited with {code}")),
+    }
+}
+
+#[test]
+fn user_namespace_container() {
+    if !is_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let shared = bundle.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::write(shared.join("file"), "host root's").unwrap();
+    let locked = bundle.path().join("locked");
+    fs::create_dir(&locked).unwrap();
+    chown_tree(&bundle.rootfs(), 100000);
+    let plan = bundle.plan(
+        json!({"mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["newinstance", "ptmxmode=0666"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "nodev", "noexec"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/data", "source": "shared", "options": ["bind", "idmap"]},
+            {"destination": "/locked", "source": "locked", "options": ["bind", "ro"]}
+        ],
+        "linux": {"maskedPaths": ["/proc/timer_list"], "readonlyPaths": ["/proc/sys"]}}),
+        true,
+    );
+    let map = "0 100000 65536\n";
+    let userns = crate::sys::idmap_userns::userns_with_mappings(map, map).unwrap();
+    let idmapped = plan
+        .open_idmapped_mounts(Some(std::os::fd::AsFd::as_fd(&userns)))
+        .unwrap();
+    assert!(!idmapped.is_empty());
+    contained_in_userns(&userns, &locked, move || {
+        plan.prepare(idmapped)
+            .map_err(|e| format!("prepare: {e}"))?;
+        plan.enter().map_err(|e| format!("enter: {e}"))?;
+        plan.finalize().map_err(|e| format!("finalize: {e}"))?;
+        let points = mount_points()?;
+        check(
+            points.contains(&PathBuf::from("/dev/null")),
+            &format!("host /dev/null bound: {points:?}"),
+        )?;
+        let null = fs::metadata("/dev/null").map_err(|e| e.to_string())?;
+        check(null.file_type().is_char_device(), "/dev/null is a device")?;
+        let st = fs::metadata("/data/file").map_err(|e| e.to_string())?;
+        check(
+            st.uid() == 0 && st.gid() == 0,
+            &format!("idmapped to container root, got {}", st.uid()),
+        )?;
+        let locked = nix::sys::statvfs::statvfs("/locked").map_err(|e| e.to_string())?;
+        use nix::sys::statvfs::FsFlags;
+        let want = FsFlags::ST_RDONLY | FsFlags::ST_NOSUID | FsFlags::ST_NODEV;
+        check(
+            locked.flags().contains(want),
+            &format!("ro added, locked flags kept: {:?}", locked.flags()),
+        )?;
+        check(
+            Path::new("/sys/kernel").is_dir(),
+            "sysfs (or its host bind) at /sys",
+        )?;
+        check(erofs(fs::write("/sys/kernel/x", "x")), "/sys read-only")?;
+        check(
+            fs::read_to_string("/proc/timer_list")
+                .map_err(|e| e.to_string())?
+                .is_empty(),
+            "masked",
+        )?;
+        check(std::process::id() == 1, "init is PID 1")?;
+        Ok(())
+    })
+    .unwrap();
+}
