@@ -12,7 +12,7 @@ use nix::unistd::{fchownat, Gid, Uid};
 use pathrs::{InodeType, Root};
 
 use super::mounts::{ensure_file, mkdir_all, path_error};
-use super::plan::{DevSetup, DeviceKind, DeviceNode};
+use super::types::{DevSetup, DeviceKind, DeviceNode};
 use super::{pathrs_errno, RootfsError};
 use crate::sys::mount::{self as sysmount, OPEN_TREE_CLONE};
 

@@ -12,7 +12,7 @@ use pathrs::flags::OpenFlags;
 use pathrs::{Handle, Root, RootRef};
 
 use super::mounts::{is_procfs, path_error, resolve};
-use super::plan::{RootfsPlan, Sysctl};
+use super::types::{RootfsPlan, Sysctl};
 use super::{pathrs_errno, RootfsError};
 use crate::sys::mount::{self as sysmount, MountAttr, AT_RECURSIVE, OPEN_TREE_CLONE};
 

@@ -7,7 +7,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::plan::{BindMount, MountKind, RootfsPlan};
+use super::types::{BindMount, MountKind, RootfsPlan};
 use super::RootfsError;
 use crate::sys::idmap_userns::userns_with_mappings;
 use crate::sys::mount::{self as sysmount, MountAttr, AT_RECURSIVE, OPEN_TREE_CLONE};

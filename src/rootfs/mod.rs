@@ -29,6 +29,7 @@ mod mounts;
 mod options;
 mod pivot;
 mod plan;
+mod types;
 
 use std::path::PathBuf;
 
@@ -39,9 +40,11 @@ pub use idmap::IdmappedMounts;
 #[allow(unused_imports)]
 pub use options::{parse_mount_options, MountOptions, PropagationChange, RecursiveAttr};
 #[allow(unused_imports)]
-pub use plan::{
-    plan, BindMount, CgroupHierarchy, CgroupMount, CgroupView, DevSetup, DeviceKind, DeviceNode,
-    FsMount, IdMappings, Idmap, MountEntry, MountKind, RootfsOptions, RootfsPlan, Sysctl,
+pub use plan::plan;
+#[allow(unused_imports)]
+pub use types::{
+    BindMount, CgroupHierarchy, CgroupMount, CgroupView, DevSetup, DeviceKind, DeviceNode, FsMount,
+    IdMappings, Idmap, MountEntry, MountKind, RootfsOptions, RootfsPlan, Sysctl,
 };
 
 /// Errors of planning (configuration) and of the steps run in the container's init. Every

@@ -17,10 +17,8 @@ use pathrs::{Handle, Root};
 
 use super::copyup::copy_tree;
 use super::options::{bind_needs_remount, bind_remount_attr, PropagationChange};
-use super::plan::{
-    check_proc_destination, clean_container_path, BindMount, CgroupMount, FsMount, MountEntry,
-    MountKind, ProcMountKind,
-};
+use super::plan::{check_proc_destination, clean_container_path, ProcMountKind};
+use super::types::{BindMount, CgroupMount, FsMount, MountEntry, MountKind};
 use super::{pathrs_errno, RootfsError};
 use crate::sys::mount::{self as sysmount, MountAttr, AT_RECURSIVE, OPEN_TREE_CLONE};
 

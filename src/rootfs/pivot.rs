@@ -10,7 +10,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{chdir, chroot, close, fchdir};
 
 use super::mountinfo::{containing_mount, parse_mountinfo, MountInfo};
-use super::plan::RootfsPlan;
+use super::types::RootfsPlan;
 use super::RootfsError;
 
 const NONE: Option<&str> = None;

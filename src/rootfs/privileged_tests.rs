@@ -668,11 +668,13 @@ fn v1_plan(bundle: &Bundle, hierarchies: Vec<(String, PathBuf)>, cgroupns: bool)
 
 #[test]
 fn cgroup_v1_mounts() {
-    let hybrid = Path::new("/sys/fs/cgroup/memory").is_dir() && Path::new("/sys/fs/cgroup/systemd").is_dir();
+    let hybrid =
+        Path::new("/sys/fs/cgroup/memory").is_dir() && Path::new("/sys/fs/cgroup/systemd").is_dir();
     if !is_root() || !hybrid {
         return;
     }
-    let (Some(memory), Some(systemd)) = (own_v1_cgroup("memory"), own_v1_cgroup("name=systemd")) else {
+    let (Some(memory), Some(systemd)) = (own_v1_cgroup("memory"), own_v1_cgroup("name=systemd"))
+    else {
         return;
     };
     let bundle = Bundle::new();
@@ -681,42 +683,73 @@ fn cgroup_v1_mounts() {
     let plan = v1_plan(
         &bundle,
         vec![
-            ("cpu,cpuacct".into(), Path::new("/sys/fs/cgroup/memory").join(&memory)),
-            ("name=systemd".into(), Path::new("/sys/fs/cgroup/systemd").join(&systemd)),
+            (
+                "cpu,cpuacct".into(),
+                Path::new("/sys/fs/cgroup/memory").join(&memory),
+            ),
+            (
+                "name=systemd".into(),
+                Path::new("/sys/fs/cgroup/systemd").join(&systemd),
+            ),
         ],
         false,
     );
     contained(|| {
-        plan.prepare(IdmappedMounts::default()).map_err(|e| format!("prepare: {e}"))?;
+        plan.prepare(IdmappedMounts::default())
+            .map_err(|e| format!("prepare: {e}"))?;
         plan.enter().map_err(|e| format!("enter: {e}"))?;
         let base = Path::new("/sys/fs/cgroup");
-        check(base.join("cpu,cpuacct/cgroup.procs").exists(), "hierarchy dir bound")?;
-        check(base.join("systemd/cgroup.procs").exists(), "name=systemd as systemd")?;
+        check(
+            base.join("cpu,cpuacct/cgroup.procs").exists(),
+            "hierarchy dir bound",
+        )?;
+        check(
+            base.join("systemd/cgroup.procs").exists(),
+            "name=systemd as systemd",
+        )?;
         for link in ["cpu", "cpuacct"] {
             let target = fs::read_link(base.join(link)).map_err(|e| format!("{link}: {e}"))?;
             check(target == Path::new("cpu,cpuacct"), "co-mount link")?;
         }
         check(erofs(fs::create_dir(base.join("x"))), "tmpfs read-only")?;
-        check(erofs(fs::create_dir(base.join("systemd/cella-test-x"))), "hierarchy read-only")?;
+        check(
+            erofs(fs::create_dir(base.join("systemd/cella-test-x"))),
+            "hierarchy read-only",
+        )?;
         Ok(())
     })
     .unwrap();
     // With a cgroup namespace: fresh cgroup mounts, rooted at our cgroup.
     let plan = v1_plan(
         &bundle,
-        vec![("memory".into(), PathBuf::new()), ("name=systemd".into(), PathBuf::new())],
+        vec![
+            ("memory".into(), PathBuf::new()),
+            ("name=systemd".into(), PathBuf::new()),
+        ],
         true,
     );
     contained(|| {
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("unshare cgroupns: {e}"))?;
-        plan.prepare(IdmappedMounts::default()).map_err(|e| format!("prepare: {e}"))?;
+        plan.prepare(IdmappedMounts::default())
+            .map_err(|e| format!("prepare: {e}"))?;
         plan.enter().map_err(|e| format!("enter: {e}"))?;
         let text = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
         let mounts = parse_mountinfo(&text);
-        let memory = mounts.iter().find(|m| m.mount_point == Path::new("/sys/fs/cgroup/memory"));
-        check(memory.map(|m| m.fstype.as_str()) == Some("cgroup"), &format!("memory cgroup mount: {mounts:?}"))?;
-        check(Path::new("/sys/fs/cgroup/systemd/cgroup.procs").exists(), "systemd hierarchy")?;
-        check(erofs(fs::create_dir("/sys/fs/cgroup/memory/cella-test-x")), "read-only")?;
+        let memory = mounts
+            .iter()
+            .find(|m| m.mount_point == Path::new("/sys/fs/cgroup/memory"));
+        check(
+            memory.map(|m| m.fstype.as_str()) == Some("cgroup"),
+            &format!("memory cgroup mount: {mounts:?}"),
+        )?;
+        check(
+            Path::new("/sys/fs/cgroup/systemd/cgroup.procs").exists(),
+            "systemd hierarchy",
+        )?;
+        check(
+            erofs(fs::create_dir("/sys/fs/cgroup/memory/cella-test-x")),
+            "read-only",
+        )?;
         Ok(())
     })
     .unwrap();
