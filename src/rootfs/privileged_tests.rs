@@ -147,7 +147,8 @@ fn full_container_rootfs() {
                 {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
                 {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
                 {"destination": "/data", "source": "shared", "options": ["rbind", "ro", "nosuid"]},
-                {"destination": "/etc/hostname", "source": "hostname", "options": ["bind", "rprivate"]}
+                {"destination": "/etc/hostname", "source": "hostname", "options": ["bind", "rprivate"]},
+                {"destination": "/rro", "source": "shared", "options": ["rbind", "rro", "rshared"]}
             ],
             "linux": {
                 "sysctl": {"kernel.domainname": "cella-test"},
@@ -269,6 +270,21 @@ fn full_container_rootfs() {
         check(
             data.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID),
             "bind nosuid",
+        )?;
+        check(erofs(fs::write("/rro/file", "x")), "rro bind")?;
+        let text = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+        let infos = parse_mountinfo(&text);
+        let rro = infos.iter().find(|m| m.mount_point == Path::new("/rro"));
+        check(
+            rro.is_some_and(|m| m.is_shared()),
+            "rshared applied to /rro",
+        )?;
+        let hostname = infos
+            .iter()
+            .find(|m| m.mount_point == Path::new("/etc/hostname"));
+        check(
+            hostname.is_some_and(|m| m.optional.is_empty()),
+            "rprivate /etc/hostname",
         )?;
         Ok(())
     })
