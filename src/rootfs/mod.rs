@@ -239,3 +239,36 @@ impl RootfsPlan {
 
 #[cfg(test)]
 mod privileged_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_like_runc_and_keep_the_errno() {
+        let err = RootfsError::Mount {
+            step: "mount",
+            src: "proc".into(),
+            destination: "/proc".into(),
+            errno: Errno::EPERM,
+        };
+        assert_eq!(
+            err.to_string(),
+            "error mounting \"proc\" to rootfs at \"/proc\": mount: operation not permitted"
+        );
+        assert_eq!(err.errno(), Some(libc::EPERM));
+        let err = RootfsError::Pivot {
+            step: "pivot_root",
+            rootfs: "/r".into(),
+            errno: Errno::EINVAL,
+        };
+        assert_eq!(
+            err.to_string(),
+            "jail into \"/r\": pivot_root: invalid argument"
+        );
+        assert_eq!(
+            RootfsError::InvalidSysctl { key: "a".into() }.errno(),
+            Some(libc::EINVAL)
+        );
+    }
+}
