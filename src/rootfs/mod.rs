@@ -1,111 +1,274 @@
-//! TEMPORARY minimal rootfs used only until the real module is merged.
+//! The container's root filesystem: mounts, devices, pivot_root, masked and readonly paths.
+//!
+//! [`plan`] turns the spec into a [`RootfsPlan`] before any fork; every configuration error
+//! surfaces there. The container's init process then runs, inside its new mount namespace:
+//!
+//! 1. [`RootfsPlan::prepare`] before the createRuntime/prestart hooks: / made rslave (or
+//!    rootfsPropagation), the rootfs bound onto itself, every `mounts` entry in order, /dev.
+//! 2. [`RootfsPlan::enter`] after the createContainer hooks: pivot_root (or move + chroot with
+//!    `--no-pivot`), then rootfsPropagation on the new /.
+//! 3. [`RootfsPlan::finalize`]: read-only remounts, root.readonly, sysctl, readonlyPaths,
+//!    maskedPaths.
+//!
+//! Every path inside the rootfs is resolved with `pathrs` (symlinks are followed but can never
+//! leave the rootfs) and mounts are attached to the resolved file descriptor, never to a path
+//! string the container could redirect.
+//!
+//! Idmapped bind mounts need CAP_SYS_ADMIN in the user namespace that owns the source's
+//! filesystem (the host's), which the container's init no longer has once it is in its own user
+//! namespace: the runtime creates them on the host with [`RootfsPlan::open_idmapped_mounts`] and
+//! hands the descriptors to `prepare`.
 #![allow(dead_code)]
-use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use oci_spec::runtime::Spec;
+mod copyup;
+mod devices;
+mod finalize;
+mod idmap;
+mod mountinfo;
+mod mounts;
+mod options;
+mod pivot;
+mod plan;
+mod types;
 
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+#[allow(unused_imports)]
+pub use idmap::IdmappedMounts;
+#[allow(unused_imports)]
+pub use options::{parse_mount_options, MountOptions, PropagationChange, RecursiveAttr};
+#[allow(unused_imports)]
+pub use plan::plan;
+#[allow(unused_imports)]
+pub use types::{
+    BindMount, CgroupHierarchy, CgroupMount, CgroupView, DevSetup, DeviceKind, DeviceNode, FsMount,
+    IdMappings, Idmap, MountEntry, MountKind, RootfsOptions, RootfsPlan, Sysctl,
+};
+
+/// Errors of planning (configuration) and of the steps run in the container's init. Every
+/// runtime variant names the operation and path and keeps the errno ([`RootfsError::errno`]).
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[error("{0}: {1}")]
-    Sys(String, nix::errno::Errno),
+    #[error("invalid mount {destination:?}: {reason}")]
+    InvalidMount {
+        destination: PathBuf,
+        reason: String,
+    },
+    #[error("invalid device {path:?}: {reason}")]
+    InvalidDevice { path: PathBuf, reason: String },
+    #[error("invalid rootfsPropagation {0:?}")]
+    InvalidRootPropagation(String),
+    #[error("invalid sysctl key {key:?}")]
+    InvalidSysctl { key: String },
+    #[error("invalid {field} entry {path:?}: {reason}")]
+    InvalidPath {
+        field: &'static str,
+        path: PathBuf,
+        reason: &'static str,
+    },
+
+    #[error("set propagation of {path:?} to {flags}: {}", errstr(*errno))]
+    Propagation {
+        path: PathBuf,
+        flags: String,
+        errno: Errno,
+    },
+    #[error("read mountinfo: {0}")]
+    Mountinfo(#[source] std::io::Error),
+    #[error("{op} {path:?} in rootfs: {source}")]
+    Path {
+        op: &'static str,
+        path: PathBuf,
+        source: pathrs::error::Error,
+    },
+    #[error("error mounting {src:?} to rootfs at {destination:?}: {step}: {}", errstr(*errno))]
+    Mount {
+        step: &'static str,
+        src: String,
+        destination: PathBuf,
+        errno: Errno,
+    },
+    #[error("mount {destination:?}: no idmapped source was opened for it")]
+    MissingIdmapSource { destination: PathBuf },
+    #[error("create device {path:?}: {step}: {}", errstr(*errno))]
+    Device {
+        step: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    #[error("create device {path:?}: a different file already exists there")]
+    DeviceMismatch { path: PathBuf },
+    #[error("tmpcopyup to {destination:?}: {path:?}: {}", errstr(*errno))]
+    CopyUp {
+        destination: PathBuf,
+        path: PathBuf,
+        errno: Errno,
+    },
+    #[error("jail into {rootfs:?}: {step}: {}", errstr(*errno))]
+    Pivot {
+        step: &'static str,
+        rootfs: PathBuf,
+        errno: Errno,
+    },
+    #[error("remount {path:?} read-only: {}", errstr(*errno))]
+    RemountReadonly { path: PathBuf, errno: Errno },
+    #[error("write sysctl {key:?}: {step}: {}", errstr(*errno))]
+    Sysctl {
+        key: String,
+        step: &'static str,
+        errno: Errno,
+    },
+    #[error("make {path:?} read-only: {step}: {}", errstr(*errno))]
+    ReadonlyPath {
+        path: PathBuf,
+        step: &'static str,
+        errno: Errno,
+    },
+    #[error("mask {path:?}: {step}: {}", errstr(*errno))]
+    MaskPath {
+        path: PathBuf,
+        step: &'static str,
+        errno: Errno,
+    },
+    #[error("open idmapped source for {destination:?}: {step}: {}", errstr(*errno))]
+    Idmap {
+        destination: PathBuf,
+        step: &'static str,
+        errno: Errno,
+    },
 }
 
-#[derive(Debug, Clone)]
-pub enum CgroupView {
-    None,
+impl RootfsError {
+    /// The errno behind a runtime error (`EINVAL` for configuration errors).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Self::InvalidMount { .. }
+            | Self::InvalidDevice { .. }
+            | Self::InvalidRootPropagation(_)
+            | Self::InvalidSysctl { .. }
+            | Self::InvalidPath { .. }
+            | Self::MissingIdmapSource { .. } => Some(libc::EINVAL),
+            Self::DeviceMismatch { .. } => Some(libc::EEXIST),
+            Self::Mountinfo(e) => e.raw_os_error(),
+            Self::Path { source, .. } => pathrs_errno(source),
+            Self::Propagation { errno, .. }
+            | Self::Mount { errno, .. }
+            | Self::Device { errno, .. }
+            | Self::CopyUp { errno, .. }
+            | Self::Pivot { errno, .. }
+            | Self::RemountReadonly { errno, .. }
+            | Self::Sysctl { errno, .. }
+            | Self::ReadonlyPath { errno, .. }
+            | Self::MaskPath { errno, .. }
+            | Self::Idmap { errno, .. } => Some(*errno as i32),
+        }
+    }
 }
 
-pub struct RootfsOptions {
-    pub no_pivot: bool,
-    pub new_user_ns: bool,
-    pub new_cgroup_ns: bool,
-    pub cgroup: CgroupView,
+/// An errno as Go and runc print it: "operation not permitted".
+pub(crate) fn errstr(errno: Errno) -> String {
+    let desc = errno.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => format!("errno {}", errno as i32),
+    }
 }
 
-#[derive(Debug)]
-pub struct RootfsPlan {
-    rootfs: PathBuf,
-    mounts: Vec<(PathBuf, String, Option<PathBuf>)>,
-}
-
-pub fn plan(spec: &Spec, rootfs: &Path, _opts: RootfsOptions) -> Result<RootfsPlan, RootfsError> {
-    let mounts = spec
-        .mounts()
-        .iter()
-        .flatten()
-        .map(|m| {
-            (
-                m.destination().clone(),
-                m.typ().clone().unwrap_or_default(),
-                m.source().clone(),
-            )
-        })
-        .collect();
-    Ok(RootfsPlan {
-        rootfs: rootfs.to_owned(),
-        mounts,
-    })
-}
-
-fn e(what: &str) -> impl Fn(nix::errno::Errno) -> RootfsError + '_ {
-    move |err| RootfsError::Sys(what.to_owned(), err)
+pub(crate) fn pathrs_errno(err: &pathrs::error::Error) -> Option<i32> {
+    match err.kind() {
+        pathrs::error::ErrorKind::OsError(errno) => errno,
+        pathrs::error::ErrorKind::SafetyViolation => Some(libc::EXDEV),
+        pathrs::error::ErrorKind::InvalidArgument => Some(libc::EINVAL),
+        pathrs::error::ErrorKind::NotSupported | pathrs::error::ErrorKind::NotImplemented => {
+            Some(libc::ENOSYS)
+        }
+        _ => None,
+    }
 }
 
 impl RootfsPlan {
-    pub fn prepare(&self) -> Result<(), RootfsError> {
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(e("slave /"))?;
-        mount(
-            Some(&self.rootfs),
-            &self.rootfs,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(e("bind rootfs"))?;
-        for (dest, typ, src) in &self.mounts {
-            let target = self.rootfs.join(dest.strip_prefix("/").unwrap_or(dest));
-            let _ = std::fs::create_dir_all(&target);
-            if typ == "bind" {
-                mount(
-                    src.as_deref(),
-                    &target,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(e("bind"))?;
-            } else {
-                let src = src.clone().unwrap_or_else(|| PathBuf::from(typ));
-                mount(
-                    Some(&src),
-                    &target,
-                    Some(typ.as_str()),
-                    MsFlags::empty(),
-                    None::<&str>,
-                )
-                .map_err(e(typ))?;
-            }
+    /// Run in the container's init, inside its new mount namespace, before the
+    /// createRuntime/prestart hooks: root propagation, the rootfs bound onto itself, every mount
+    /// of the spec in order, then /dev (devices, /dev/ptmx, /dev/fd and std* links) unless /dev
+    /// is a bind mount. `idmapped` holds the sources from [`RootfsPlan::open_idmapped_mounts`]
+    /// (empty when the spec has no idmapped mount).
+    pub fn prepare(&self, idmapped: IdmappedMounts) -> Result<(), RootfsError> {
+        pivot::prepare_root(self)?;
+        let root = mounts::open_root(&self.rootfs)?;
+        let mut idmapped = idmapped;
+        for (index, entry) in self.mounts.iter().enumerate() {
+            let tree = match &entry.kind {
+                MountKind::Bind(BindMount { idmap: Some(_), .. }) => Some(
+                    idmapped
+                        .take(index)
+                        .ok_or_else(|| RootfsError::MissingIdmapSource {
+                            destination: entry.destination.clone(),
+                        })?,
+                ),
+                _ => None,
+            };
+            mounts::mount_entry(&root, &self.rootfs, entry, tree)?;
+        }
+        if let Some(dev) = &self.dev {
+            devices::setup_dev(&root, dev)?;
         }
         Ok(())
     }
 
+    /// Run after the createContainer hooks: pivot_root into the rootfs (or, with `no_pivot`,
+    /// move it onto / and chroot), leaving the process in the new / with the old root gone.
     pub fn enter(&self) -> Result<(), RootfsError> {
-        nix::unistd::chdir(&self.rootfs).map_err(e("chdir"))?;
-        nix::unistd::pivot_root(".", ".").map_err(e("pivot_root"))?;
-        umount2(".", MntFlags::MNT_DETACH).map_err(e("umount old root"))?;
-        nix::unistd::chdir("/").map_err(e("chdir /"))?;
-        Ok(())
+        if self.no_pivot {
+            pivot::move_root(&self.rootfs)?;
+        } else {
+            pivot::pivot_root(&self.rootfs)?;
+        }
+        pivot::apply_final_propagation(self)
     }
 
+    /// Run after [`RootfsPlan::enter`], inside the new root: read-only remounts of tmpfs and
+    /// /dev mounts with `ro`, root.readonly, sysctl writes, readonlyPaths, maskedPaths (in
+    /// runc's order).
     pub fn finalize(&self) -> Result<(), RootfsError> {
-        Ok(())
+        finalize::finalize(self)
+    }
+}
+
+#[cfg(test)]
+mod privileged_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_like_runc_and_keep_the_errno() {
+        let err = RootfsError::Mount {
+            step: "mount",
+            src: "proc".into(),
+            destination: "/proc".into(),
+            errno: Errno::EPERM,
+        };
+        assert_eq!(
+            err.to_string(),
+            "error mounting \"proc\" to rootfs at \"/proc\": mount: operation not permitted"
+        );
+        assert_eq!(err.errno(), Some(libc::EPERM));
+        let err = RootfsError::Pivot {
+            step: "pivot_root",
+            rootfs: "/r".into(),
+            errno: Errno::EINVAL,
+        };
+        assert_eq!(
+            err.to_string(),
+            "jail into \"/r\": pivot_root: invalid argument"
+        );
+        assert_eq!(
+            RootfsError::InvalidSysctl { key: "a".into() }.errno(),
+            Some(libc::EINVAL)
+        );
     }
 }

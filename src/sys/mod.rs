@@ -3,6 +3,8 @@
 
 pub mod clone;
 pub mod fd;
+pub mod idmap_userns;
+pub mod mount;
 pub mod sched;
 pub mod signal;
 pub mod uts;
