@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -248,6 +249,38 @@ impl Bundle {
         crate::leftovers(&self.rt, &self.id, self.path(), cg)
     }
 
+    /// Removes by hand what a runtime leaked (after a runtime was SIGKILLed, or runc's known
+    /// leaks): SIGKILLs the container's processes by PID, removes its (then empty) cgroup
+    /// directories and its state dir. Returns what it removed. Only touches things named
+    /// after this test's unique id or rooted in this bundle.
+    pub fn scrub(&self) -> Vec<String> {
+        let mut removed = Vec::new();
+        let pids = crate::leftovers::container_processes(&self.id, &self.rootfs());
+        for &pid in &pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            removed.push(format!("process {pid}"));
+        }
+        let cg = self.config["linux"]["cgroupsPath"].as_str();
+        let mut dirs = crate::leftovers::cgroup_dirs(&self.id, cg);
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.as_os_str().len()));
+        for d in dirs {
+            // A killed process leaves its cgroup only once it is reaped: retry briefly.
+            for _ in 0..100 {
+                if fs::remove_dir(&d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            removed.push(format!("cgroup {}", d.display()));
+        }
+        let state = self.rt.root().join(&self.id);
+        if state.exists() {
+            let _ = fs::remove_dir_all(&state);
+            removed.push(format!("state dir {}", state.display()));
+        }
+        removed
+    }
+
     /// Panics with the list of leftovers, if any.
     #[track_caller]
     pub fn assert_no_leftovers(&self) {
@@ -270,6 +303,10 @@ impl Drop for Bundle {
                 Ok(_) => {}
                 Err(e) => eprintln!("cleanup of {} failed: {e}", self.id),
             }
+        }
+        let scrubbed = self.scrub();
+        if !scrubbed.is_empty() {
+            eprintln!("cleanup of {} had to remove: {scrubbed:?}", self.id);
         }
         let bundle = self.path().to_string_lossy().into_owned();
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

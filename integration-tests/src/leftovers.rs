@@ -46,7 +46,7 @@ fn names_id(name: &str, id: &str) -> bool {
     }
 }
 
-fn cgroup_dirs(id: &str, cgroups_path: Option<&str>) -> Vec<PathBuf> {
+pub(crate) fn cgroup_dirs(id: &str, cgroups_path: Option<&str>) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut hierarchies = vec![PathBuf::from("/sys/fs/cgroup")];
     if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
@@ -66,11 +66,14 @@ fn cgroup_dirs(id: &str, cgroups_path: Option<&str>) -> Vec<PathBuf> {
         });
         if let Some(cg) = cgroups_path.filter(|c| !c.contains(':')) {
             let p = h.join(cg.trim_start_matches('/'));
-            if p.join("cgroup.procs").exists() && !found.contains(&p) {
+            if p.join("cgroup.procs").exists() {
                 found.push(p);
             }
         }
     }
+    // /sys/fs/cgroup itself is walked too (for cgroup v2 there): drop the double finds.
+    found.sort();
+    found.dedup();
     found
 }
 
