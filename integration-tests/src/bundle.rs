@@ -281,10 +281,16 @@ impl Bundle {
         removed
     }
 
-    /// Panics with the list of leftovers, if any.
+    /// Panics with the list of leftovers, if any is still there after two seconds (a killed
+    /// process needs a moment to die and be reaped).
     #[track_caller]
     pub fn assert_no_leftovers(&self) {
-        let found = self.leftovers();
+        let mut found = self.leftovers();
+        let start = std::time::Instant::now();
+        while !found.is_empty() && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+            found = self.leftovers();
+        }
         assert!(
             found.is_empty(),
             "container {} left behind:\n{}",

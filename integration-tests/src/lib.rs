@@ -12,6 +12,7 @@
 
 mod bundle;
 mod busybox;
+mod holder;
 mod hooks;
 mod leftovers;
 mod output;
@@ -20,6 +21,7 @@ mod requires;
 mod runtime;
 
 pub use bundle::{base_config, Bundle};
+pub use holder::Holder;
 pub use hooks::HookRecorder;
 pub use leftovers::leftovers;
 pub use output::{Output, Running};
