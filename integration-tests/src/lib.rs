@@ -20,7 +20,7 @@ pub mod procfs;
 mod requires;
 mod runtime;
 
-pub use bundle::{base_config, Bundle};
+pub use bundle::{base_config, Bundle, DEFAULT_CAPS};
 pub use holder::Holder;
 pub use hooks::HookRecorder;
 pub use leftovers::leftovers;

@@ -118,6 +118,7 @@ impl Runtime {
             env: Vec::new(),
             cwd: None,
             timeout: RUNTIME_TIMEOUT,
+            listen_pid: false,
         }
     }
 
@@ -237,9 +238,17 @@ pub struct Call {
     env: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
     timeout: Duration,
+    listen_pid: bool,
 }
 
 impl Call {
+    /// Sets LISTEN_PID to the runtime's own pid, as systemd's socket activation does (the
+    /// runtime is started through `/bin/sh -c 'LISTEN_PID=$$ exec ...'` for that).
+    pub fn listen_pid(mut self) -> Call {
+        self.listen_pid = true;
+        self
+    }
+
     /// Feeds `data` to the runtime's stdin (then closes it); default is /dev/null.
     pub fn stdin(mut self, data: &[u8]) -> Call {
         self.stdin = Some(data.to_vec());
@@ -280,7 +289,14 @@ impl Call {
         let (out_path, err_path) = self.rt.io_files();
         let out = File::create(&out_path).unwrap();
         let err = File::create(&err_path).unwrap();
-        let mut cmd = Command::new(&self.rt.bin);
+        let mut cmd = if self.listen_pid {
+            let mut sh = Command::new("/bin/sh");
+            sh.args(["-c", "LISTEN_PID=$$ exec \"$@\"", "sh"])
+                .arg(&self.rt.bin);
+            sh
+        } else {
+            Command::new(&self.rt.bin)
+        };
         cmd.args(&self.args).stdout(out).stderr(err);
         cmd.stdin(if self.stdin.is_some() {
             Stdio::piped()
