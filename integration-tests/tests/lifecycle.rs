@@ -239,7 +239,7 @@ fn kill_all_reaches_every_process_and_plain_kill_only_init() {
     let b = Bundle::new(&rt, &["/init.sh"]);
     b.script(
         "/child.sh",
-        "trap 'echo child-TERM' TERM\nwhile :; do sleep 0.05; done",
+        "trap 'echo child-TERM' TERM\necho child-ready\nwhile :; do sleep 0.05; done",
     );
     b.script(
         "/init.sh",
@@ -247,11 +247,11 @@ fn kill_all_reaches_every_process_and_plain_kill_only_init() {
     );
     let out = b.run_with(&["-d"]);
     out.ok();
-    wait_for("ready", SECS, || {
-        out.stdout_now().contains("ready").then_some(())
+    wait_for("init and child ready", SECS, || {
+        let now = out.stdout_now();
+        let init_ready = now.lines().any(|l| l == "ready");
+        (init_ready && now.contains("child-ready")).then_some(())
     });
-    // Give the child time to install its trap.
-    std::thread::sleep(Duration::from_millis(200));
     b.kill("TERM").ok();
     wait_for("init-TERM", SECS, || {
         out.stdout_now().contains("init-TERM").then_some(())
