@@ -31,6 +31,24 @@ impl Output {
         String::from_utf8_lossy(&fs::read(&self.stdout_file).unwrap_or_default()).into_owned()
     }
 
+    /// Waits until `pred` holds for [`Output::stdout_now`]; panics after `timeout` showing
+    /// what the container wrote so far.
+    #[track_caller]
+    pub fn wait_stdout(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        while !pred(&self.stdout_now()) {
+            if start.elapsed() > timeout {
+                let err = fs::read(&self.stderr_file).unwrap_or_default();
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.stdout_now(),
+                    String::from_utf8_lossy(&err)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn success(&self) -> bool {
         self.status.success()
     }

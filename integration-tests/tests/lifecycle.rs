@@ -64,8 +64,8 @@ fn create_start_exit_delete_walks_through_every_status() {
 
     b.start().ok();
     assert_eq!(b.status(), "running");
-    wait_for("the container to print ready", SECS, || {
-        created.stdout_now().contains("ready").then_some(())
+    created.wait_stdout("the container to print ready", SECS, |o| {
+        o.contains("ready")
     });
     assert!(
         cmdline(pid).contains("/trap.sh"),
@@ -208,11 +208,7 @@ fn kill_sends_sigterm_by_default_and_takes_names_and_numbers() {
     let b = trapping(&rt, None);
     let out = b.run_with(&["-d"]);
     out.ok();
-    let seen = |n: usize, what: &str| {
-        wait_for(what, SECS, || {
-            (out.stdout_now().matches(what).count() >= n).then_some(())
-        })
-    };
+    let seen = |n: usize, what: &str| out.wait_stdout(what, SECS, |o| o.matches(what).count() >= n);
     seen(1, "ready");
     rt.run(&["kill", b.id()]).ok();
     seen(1, "got-TERM");
@@ -250,15 +246,11 @@ fn kill_all_reaches_every_process_and_plain_kill_only_init() {
     );
     let out = b.run_with(&["-d"]);
     out.ok();
-    wait_for("init and child ready", SECS, || {
-        let now = out.stdout_now();
-        let init_ready = now.lines().any(|l| l == "ready");
-        (init_ready && now.contains("child-ready")).then_some(())
+    out.wait_stdout("init and child ready", SECS, |o| {
+        o.lines().any(|l| l == "ready") && o.contains("child-ready")
     });
     b.kill("TERM").ok();
-    wait_for("init-TERM", SECS, || {
-        out.stdout_now().contains("init-TERM").then_some(())
-    });
+    out.wait_stdout("init-TERM", SECS, |o| o.contains("init-TERM"));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         !out.stdout_now().contains("child-TERM"),
@@ -266,11 +258,9 @@ fn kill_all_reaches_every_process_and_plain_kill_only_init() {
     );
 
     rt.run(&["kill", "--all", b.id(), "TERM"]).ok();
-    wait_for("child-TERM", SECS, || {
-        out.stdout_now().contains("child-TERM").then_some(())
-    });
-    wait_for("a second init-TERM", SECS, || {
-        (out.stdout_now().matches("init-TERM").count() == 2).then_some(())
+    out.wait_stdout("child-TERM", SECS, |o| o.contains("child-TERM"));
+    out.wait_stdout("a second init-TERM", SECS, |o| {
+        o.matches("init-TERM").count() == 2
     });
 
     rt.run(&["kill", "--all", b.id(), "KILL"]).ok();

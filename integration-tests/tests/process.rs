@@ -77,7 +77,12 @@ fn user_ids_groups_and_umask_apply() {
     groups.sort();
     assert_eq!(groups, ["1001", "5", "65534"]);
     assert_eq!(value(&out, "umask"), "0027");
-    assert_eq!(value(&out, "home"), "/tmp");
+    let passwd = fs::read_to_string(b.rootfs().join("etc/passwd")).unwrap();
+    let home = passwd
+        .lines()
+        .find(|l| l.split(':').nth(2) == Some("1000"))
+        .unwrap();
+    assert_eq!(value(&out, "home"), home.split(':').nth(5).unwrap());
     let meta = fs::metadata(b.rootfs().join("tmp/made")).unwrap();
     assert_eq!(
         (meta.uid(), meta.gid(), meta.mode() & 0o777),

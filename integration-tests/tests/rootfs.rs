@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use integration_tests::{requires, wait_for, Bundle, Req, Runtime};
+use integration_tests::{requires, Bundle, Req, Runtime};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::json;
 
@@ -244,9 +244,7 @@ fn sees_host_mount(rt: &Runtime, options: &[&str], rootfs_propagation: Option<&s
     );
     let out = b.run_with(&["-d"]);
     out.ok();
-    wait_for("ready", SECS, || {
-        out.stdout_now().contains("ready").then_some(())
-    });
+    out.wait_stdout("ready", SECS, |o| o.contains("ready"));
     host.mount_tmpfs(&host.path().join("sub"));
     fs::write(b.rootfs().join("tmp/go"), "").unwrap();
     b.wait_status("stopped");
