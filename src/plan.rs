@@ -184,6 +184,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             new_user_ns: user_ns,
             new_cgroup_ns: ns.has_new(nix::sched::CloneFlags::CLONE_NEWCGROUP) || ns.late_cgroup,
             cgroup: cgroup_view,
+            bundle: bundle.to_owned(),
         },
     )?;
 

@@ -64,7 +64,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Container, CreateError> {
         spec,
         opts: &req.opts,
         clone_into_cgroup: cgroup.version() == CgroupVersion::V2,
-        cgroup_view: crate::rootfs::CgroupView::None,
+        cgroup_view: cgroup_view(&cgroup),
     })?;
 
     let (dir, lock) = Container::create_dir(req.root, req.id)?;
@@ -96,6 +96,25 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Container, CreateError> {
             Err(e)
         }
     }
+}
+
+/// What a `cgroup` mount inside the container shows: its own cgroup in every hierarchy.
+fn cgroup_view(cg: &Manager) -> crate::rootfs::CgroupView {
+    use crate::rootfs::CgroupView;
+    if cg.version() == CgroupVersion::V2 {
+        return CgroupView::V2 {
+            container_dir: cg.controller_dir(""),
+        };
+    }
+    let hierarchies = cg
+        .state()
+        .hierarchies
+        .iter()
+        .zip(cg.leaf_dirs())
+        .filter(|(h, _)| !h.unified)
+        .map(|(h, dir)| (h.controllers.clone(), dir))
+        .collect();
+    CgroupView::V1 { hierarchies }
 }
 
 /// linux.resources plus the device rules every container needs, planned for this host.

@@ -68,6 +68,64 @@ impl Channel {
         }
     }
 
+    /// Sends `msg` with `fds` attached (SCM_RIGHTS); the receiver gets its own copies.
+    pub fn send_with_fds<T: Serialize>(
+        &self,
+        msg: &T,
+        fds: &[std::os::fd::RawFd],
+    ) -> Result<(), ChannelError> {
+        use nix::sys::socket::{sendmsg, ControlMessage};
+        let data = serde_json::to_vec(msg).expect("protocol messages always serialise");
+        let iov = [std::io::IoSlice::new(&data)];
+        let cmsg = [ControlMessage::ScmRights(fds)];
+        sendmsg::<()>(self.fd_raw(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .map(drop)
+            .map_err(|source| ChannelError::Send {
+                peer: self.peer,
+                source,
+            })
+    }
+
+    /// Receives a message sent with [`Channel::send_with_fds`], and the fds it carried.
+    pub fn recv_with_fds<T: DeserializeOwned>(
+        &self,
+    ) -> Result<Option<(T, Vec<OwnedFd>)>, ChannelError> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned};
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 64]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            self.fd_raw(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|source| ChannelError::Recv {
+            peer: self.peer,
+            source,
+        })?;
+        let mut fds = Vec::new();
+        for c in msg.cmsgs().map_err(|source| ChannelError::Recv {
+            peer: self.peer,
+            source,
+        })? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                // The kernel installed these fds for us just now: they are ours.
+                fds.extend(raw.into_iter().map(crate::sys::fd::owned));
+            }
+        }
+        let n = msg.bytes;
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_slice(&buf[..n])
+            .map(|m| Some((m, fds)))
+            .map_err(|source| ChannelError::Decode {
+                peer: self.peer,
+                source,
+            })
+    }
+
     /// The next message, or None when the peer has closed its end.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<T>, ChannelError> {
         let mut buf = vec![0u8; MAX_MESSAGE];

@@ -22,6 +22,7 @@ use crate::hooks;
 use crate::plan::{CapSets, Plan, ProcessPlan};
 use crate::process::channel::Channel;
 use crate::process::protocol::{ChildError, FromChild, ToChild};
+use crate::rootfs::IdmappedMounts;
 use crate::sys::clone::{clone3, exit_now, Forked};
 
 /// What the child needs besides the plan.
@@ -102,8 +103,13 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         crate::sys::uts::setdomainname(d).map_err(|e| errno_fail("setdomainname", e))?;
     }
 
+    let idmapped = if plan.rootfs.has_idmapped_mounts() {
+        receive_idmapped_mounts(chan)?
+    } else {
+        IdmappedMounts::default()
+    };
     plan.rootfs
-        .prepare()
+        .prepare(idmapped)
         .map_err(|e| fail("prepare rootfs", e))?;
     let h = plan.spec.hooks().clone().unwrap_or_default();
     if h.prestart().as_ref().is_some_and(|v| !v.is_empty())
@@ -183,6 +189,20 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
 fn report_to_start(conn: &mut UnixStream, msg: &str) -> ! {
     let _ = conn.write_all(msg.as_bytes());
     exit_now(1)
+}
+
+fn receive_idmapped_mounts(chan: &Channel) -> Result<IdmappedMounts, ChildError> {
+    match chan.recv_with_fds::<ToChild>() {
+        Ok(Some((ToChild::Idmapped(indices), fds))) if indices.len() == fds.len() => Ok(
+            IdmappedMounts::from_fds(indices.into_iter().zip(fds).collect()),
+        ),
+        Ok(None) => exit_now(1),
+        Ok(Some((other, _))) => Err(fail(
+            "protocol",
+            format!("expected idmapped mounts, got {other:?}"),
+        )),
+        Err(e) => Err(fail("protocol", e)),
+    }
 }
 
 fn enter_namespaces(plan: &Plan, chan: &Channel) -> Result<(), ChildError> {

@@ -72,6 +72,10 @@ pub fn launch(
         write_id_maps(plan, child)?;
     }
     chan.send(&ToChild::Continue)?;
+    // Without a user namespace made in two stages, the child is ready for the mounts now.
+    if !(plan.ns.fork && plan.ns.new_user) {
+        send_idmapped_mounts(plan, &chan, child)?;
+    }
     drive(plan, &chan, child, events)
 }
 
@@ -87,6 +91,7 @@ fn drive(
             Some(FromChild::MapIds) if plan.ns.fork => {
                 write_id_maps(plan, child)?;
                 chan.send(&ToChild::IdsMapped)?;
+                send_idmapped_mounts(plan, &chan, child)?;
             }
             Some(FromChild::InitPid(pid)) if plan.ns.fork => {
                 init = Pid::from_raw(pid);
@@ -115,6 +120,32 @@ fn drive(
             .map_err(|source| LaunchError::Write { path, source })?;
     }
     Ok(init)
+}
+
+/// Idmapped mounts must be made on the host (CAP_SYS_ADMIN over the mount's user namespace
+/// and not yet attached), so the runtime makes them detached and hands them over.
+fn send_idmapped_mounts(plan: &Plan, chan: &Channel, child: Pid) -> Result<(), LaunchError> {
+    if !plan.rootfs.has_idmapped_mounts() {
+        return Ok(());
+    }
+    let userns = if plan.ns.new_user {
+        let path = format!("/proc/{child}/ns/user");
+        Some(std::fs::File::open(&path).map_err(|source| LaunchError::Write { path, source })?)
+    } else {
+        None
+    };
+    let mounts = plan
+        .rootfs
+        .open_idmapped_mounts(userns.as_ref().map(std::os::fd::AsFd::as_fd))
+        .map_err(|e| LaunchError::Callback(e.to_string()))?
+        .into_fds();
+    let indices = mounts.iter().map(|(i, _)| *i).collect();
+    let fds: Vec<_> = mounts
+        .iter()
+        .map(|(_, fd)| std::os::fd::AsRawFd::as_raw_fd(fd))
+        .collect();
+    chan.send_with_fds(&ToChild::Idmapped(indices), &fds)?;
+    Ok(())
 }
 
 fn write_id_maps(plan: &Plan, pid: Pid) -> Result<(), LaunchError> {

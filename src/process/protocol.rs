@@ -7,6 +7,7 @@
 //! |---|----------------------------------------|----------------|--------------|-------------|
 //! | 1 | after clone; child is in its cgroup and, if the clone made a user namespace, its ids are mapped | parent -> child | `Continue` | - |
 //! | 2 | two-stage only: child unshared a user namespace | child -> parent | `MapIds` | `IdsMapped` after the parent wrote uid_map/gid_map of the child |
+//! | 2b | the config has idmapped mounts: after 1, or after `IdsMapped` when 2 happens | parent -> child | `Idmapped` + SCM_RIGHTS fds of detached idmapped mounts (made on the host, where that is allowed) | - |
 //! | 3 | two-stage only: child forked the container process (CLONE_PARENT); the forker exits | child -> parent | `InitPid` | - |
 //! | 4 | mounts are prepared, before pivot_root, and the config has prestart or createRuntime hooks | child -> parent | `RunHooks` | `HooksDone` after the parent ran them |
 //! | 5 | everything is set up; the child waits on the start socket | child -> parent | `Ready` | - |
@@ -27,6 +28,8 @@ use serde::{Deserialize, Serialize};
 pub enum ToChild {
     Continue,
     IdsMapped,
+    /// Mount indices of the fds attached to this message.
+    Idmapped(Vec<usize>),
     HooksDone,
 }
 

@@ -61,3 +61,9 @@ pub fn close_from_except(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// Takes ownership of an fd the kernel just handed us (SCM_RIGHTS).
+pub fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller passes an fd it received from the kernel and that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
