@@ -38,8 +38,9 @@ pub struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
 
-    /// Ignore cgroup permission errors ('true', 'false', or 'auto')
-    #[arg(long, global = true, value_name = "VALUE", default_value = "auto")]
+    /// Ignore cgroup permission errors ('true', 'false', or 'auto'). Not global: `spec` has a
+    /// `--rootless` switch of its own, as in runc.
+    #[arg(long, value_name = "VALUE", default_value = "auto")]
     pub rootless: String,
 
     #[command(subcommand)]

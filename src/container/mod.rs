@@ -31,7 +31,7 @@ pub const START_SOCKET: &str = "start.sock";
 pub enum ContainerError {
     #[error("container does not exist")]
     NotExist,
-    #[error("container with id exists: {0}")]
+    #[error("container with given ID already exists: {0}")]
     Exists(String),
     #[error("invalid container id format: {0:?}")]
     InvalidId(String),
