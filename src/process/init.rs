@@ -134,6 +134,18 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         .map_err(|e| fail("finalize rootfs", e))?;
 
     let p = &plan.process;
+    // runc's rule: without HOME in the config, the user's home from the container's
+    // /etc/passwd, or "/".
+    let mut env = p.env.clone();
+    if !env.iter().any(|e| e.to_bytes().starts_with(b"HOME=")) {
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|pw| passwd_home(&pw, p.uid));
+        env.push(
+            CString::new(format!("HOME={}", home.as_deref().unwrap_or("/")))
+                .map_err(|e| fail("HOME", e))?,
+        );
+    }
     if let Some(name) = &plan.keyring {
         // Without keyring support (or in some user namespaces) runc goes on: so do we.
         if let Err(e) = crate::sys::sched::join_session_keyring(name) {
@@ -178,11 +190,20 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
             report_to_start(&mut conn, &e.to_string());
         }
     }
-    let e = nix::unistd::execve(&program, &p.args, &p.env).unwrap_err();
+    let e = nix::unistd::execve(&program, &p.args, &env).unwrap_err();
     report_to_start(
         &mut conn,
         &format!("exec {:?}: {}", program, e.desc().to_lowercase()),
     );
+}
+
+/// The home directory of `uid` in an /etc/passwd text.
+fn passwd_home(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty())
+            .then(|| f[5].to_owned())
+    })
 }
 
 /// Tells `start` why the container could not start, then exits.
@@ -406,4 +427,18 @@ fn prepare_fds_and_signals(p: &ProcessPlan) -> Result<(), ChildError> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| errno_fail("sigprocmask", e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passwd_home;
+
+    #[test]
+    fn home_from_passwd() {
+        let pw = "root:x:0:0:root:/root:/bin/sh\nbad line\nuser:x:1000:1000::/home/user:/bin/sh\nnohome:x:5:5:::\n";
+        assert_eq!(passwd_home(pw, 0).as_deref(), Some("/root"));
+        assert_eq!(passwd_home(pw, 1000).as_deref(), Some("/home/user"));
+        assert_eq!(passwd_home(pw, 5), None);
+        assert_eq!(passwd_home(pw, 42), None);
+    }
 }

@@ -45,8 +45,62 @@ pub(super) fn resolve(root: &Root, path: &Path) -> Result<Handle, RootfsError> {
 }
 
 pub(super) fn mkdir_all(root: &Root, path: &Path) -> Result<Handle, RootfsError> {
-    root.mkdir_all(path, &Permissions::from_mode(0o755))
-        .map_err(path_error("mkdir", path))
+    let perm = Permissions::from_mode(0o755);
+    match root.mkdir_all(path, &perm) {
+        Ok(h) => Ok(h),
+        // A symlink on the way whose target does not exist yet (`/abs -> /some/host/dir`):
+        // like runc, create the target inside the rootfs. The rewritten path has no
+        // dangling links left, and pathrs still keeps every step inside the root.
+        Err(first) => match resolve_links_in_root(root, path) {
+            Some(resolved) if resolved != path => root
+                .mkdir_all(&resolved, &perm)
+                .map_err(path_error("mkdir", path)),
+            _ => Err(path_error("mkdir", path)(first)),
+        },
+    }
+}
+
+/// `path` with every symlink expanded as if the rootfs were `/` (`..` stops at the root), or
+/// None after 40 links (a loop).
+fn resolve_links_in_root(root: &Root, path: &Path) -> Option<PathBuf> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let parts = |p: &Path| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_owned()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut todo: VecDeque<_> = parts(path).into();
+    let mut done = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            done.pop();
+            continue;
+        }
+        let candidate = done.join(&c);
+        match root.readlink(&candidate) {
+            Ok(target) => {
+                hops += 1;
+                if hops > 40 {
+                    return None;
+                }
+                if target.is_absolute() {
+                    done = PathBuf::from("/");
+                }
+                for p in parts(&target).into_iter().rev() {
+                    todo.push_front(p);
+                }
+            }
+            // Not a symlink, or not there yet: a plain component.
+            Err(_) => done = candidate,
+        }
+    }
+    Some(done)
 }
 
 /// Resolve `path`, creating an empty file there (and its parent directories) when it does not

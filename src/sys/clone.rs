@@ -36,9 +36,16 @@ pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// The caller must be single-threaded: the child gets a copy of this thread only, so any lock
 /// another thread held would stay locked forever in the child.
 pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
+    // clone3 refuses an exit signal with CLONE_PARENT: the child then reports to our parent
+    // with our own exit signal (SIGCHLD).
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let mut args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..CloneArgs::default()
     };
     if let Some(fd) = cgroup {
