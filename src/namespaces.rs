@@ -155,7 +155,7 @@ pub fn plan(
     let one_clone = !new.contains(CLONE_NEWTIME)
         && !joined(CloneFlags::CLONE_NEWPID)
         && !joined(CloneFlags::CLONE_NEWUSER)
-        && !(new_user && !joins.is_empty());
+        && (!new_user || joins.is_empty());
 
     let mut p = NamespacePlan {
         joins,

@@ -73,7 +73,7 @@ mod tests {
             .minor(229)
             .build()
             .unwrap();
-        let rules = device_rules(&[deny_all.clone()], &[dev]);
+        let rules = device_rules(std::slice::from_ref(&deny_all), &[dev]);
         assert_eq!(rules[0], deny_all);
         assert!(rules
             .iter()

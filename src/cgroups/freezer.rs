@@ -194,7 +194,7 @@ fn freeze_v1(state: &std::path::Path) -> Result<(), CgroupError> {
             });
         }
         attempt += 1;
-        thread::sleep(Duration::from_millis(if attempt % 25 == 0 {
+        thread::sleep(Duration::from_millis(if attempt.is_multiple_of(25) {
             10
         } else {
             1

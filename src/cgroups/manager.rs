@@ -185,6 +185,7 @@ impl Manager {
         }
     }
 
+    #[cfg(test)]
     pub(super) fn hierarchies(&self) -> &[HierarchyState] {
         &self.state.hierarchies
     }

@@ -2,8 +2,8 @@ use std::fs;
 use std::os::fd::AsRawFd;
 
 use super::*;
+use crate::cgroups::freezer::FreezerState;
 use crate::cgroups::testutil::{get, put, sleeper, FakeHost, HostCgroup, PURE_V2};
-use crate::cgroups::FreezerState;
 
 /// Stands in for the kernel: fills cgroup.procs in every leaf.
 fn put_procs(m: &Manager, content: &str) {

@@ -31,7 +31,7 @@
 //! limits are planned as data ([`CgroupWrite`] lists) that unit tests compare.
 
 mod defaults;
-mod freezer;
+pub(crate) mod freezer;
 mod fsutil;
 mod manager;
 mod mountinfo;
@@ -45,11 +45,9 @@ use std::io;
 use std::path::PathBuf;
 
 pub use defaults::device_rules;
-pub use freezer::FreezerState;
-pub use manager::{CgroupState, HierarchyState, Manager};
-pub use mountinfo::{parse_mountinfo, CgroupMount, Layout, ProcSelfCgroup};
-pub use path::{resolve, CgroupConfig, CgroupPath, CgroupSources};
-pub use resources::{plan_resources, CgroupWrite, DeviceRule, IfMissing, ResourcePlan};
+pub use manager::{CgroupState, Manager};
+pub use path::CgroupSources;
+pub use resources::{plan_resources, CgroupWrite};
 
 use serde::{Deserialize, Serialize};
 

@@ -164,6 +164,7 @@ impl ProcSelfCgroup {
     }
 
     /// The cgroup path of the v1 hierarchy whose controller list is `key`.
+    #[cfg(test)]
     pub fn v1_path(&self, key: &str) -> Option<&str> {
         self.v1
             .iter()

@@ -91,7 +91,7 @@ fn drive(
             Some(FromChild::MapIds) if plan.ns.fork => {
                 write_id_maps(plan, child)?;
                 chan.send(&ToChild::IdsMapped)?;
-                send_idmapped_mounts(plan, &chan, child)?;
+                send_idmapped_mounts(plan, chan, child)?;
             }
             Some(FromChild::InitPid(pid)) if plan.ns.fork => {
                 init = Pid::from_raw(pid);
