@@ -21,6 +21,8 @@ target=${CARGO_TARGET_DIR:-$CELLA_REPO/target}
 # another runtime (CELLA=/usr/sbin/runc).
 export CELLA=${CELLA:-$target/debug/cella}
 export CELLA_ROOTFS=${CELLA_ROOTFS:-$target/debug/cella-rootfs}
+# The integration tests' name for it.
+export CELLA_RUNTIME=${CELLA_RUNTIME:-$CELLA}
 
 steps=() results=() times=()
 failed=0

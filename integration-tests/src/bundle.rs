@@ -110,8 +110,7 @@ impl Bundle {
             .unwrap();
         // Readable by all: a user-namespaced container root must traverse to its rootfs.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        // TODO(lead): switch to rootfs_tools::busybox_rootfs
-        crate::busybox::busybox_rootfs(&dir.path().join("rootfs")).expect("busybox rootfs");
+        rootfs_tools::busybox_rootfs(&dir.path().join("rootfs")).expect("busybox rootfs");
         let b = Bundle {
             rt: rt.clone(),
             id: unique_id(),

@@ -11,7 +11,6 @@
 //! Dropping a [`Bundle`] force-deletes its container and removes the temporary directories.
 
 mod bundle;
-mod busybox;
 mod holder;
 mod hooks;
 mod leftovers;
