@@ -202,7 +202,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let keyring = if opts.no_new_keyring {
         None
     } else {
-        Some(cstring(&format!("_ses.{id}"), "id")?)
+        Some(cstring(id, "id")?)
     };
 
     Ok(Plan {
