@@ -8,8 +8,8 @@ pub trait Lifecycle {
     fn can_start(self) -> bool;
     /// Signals reach a container whose process exists.
     fn can_kill(self) -> bool;
-    /// Without --force only a stopped or a created container may be deleted (runc kills a
-    /// created one, whose user program never ran).
+    /// Without --force only a stopped container may be deleted (runtime.md: deleting one that
+    /// is not stopped MUST fail; runc 1.1 also deletes a created one).
     fn can_delete(self) -> bool;
 }
 
@@ -23,7 +23,7 @@ impl Lifecycle for Status {
     }
 
     fn can_delete(self) -> bool {
-        matches!(self, Status::Stopped | Status::Created)
+        self == Status::Stopped
     }
 }
 
@@ -40,6 +40,6 @@ mod tests {
         let killable: Vec<_> = all.iter().filter(|s| s.can_kill()).collect();
         assert_eq!(killable, [&Created, &Running, &Paused]);
         let deletable: Vec<_> = all.iter().filter(|s| s.can_delete()).collect();
-        assert_eq!(deletable, [&Created, &Stopped]);
+        assert_eq!(deletable, [&Stopped]);
     }
 }
