@@ -12,6 +12,7 @@ mod plan;
 mod process;
 mod rootfs;
 mod sys;
+mod tty;
 
 use std::process::ExitCode;
 

@@ -86,6 +86,10 @@ pub struct ProcessPlan {
     pub ioprio: Option<i32>,
     /// fds 3.. that survive into the container: LISTEN_FDS + --preserve-fds.
     pub extra_fds: u32,
+    /// process.terminal: a pty in the container, its master handed to the runtime.
+    pub terminal: bool,
+    /// process.consoleSize as (rows, columns).
+    pub console_size: Option<(u16, u16)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,6 +290,13 @@ fn plan_process(p: &Process, linux: &oci_spec::runtime::Linux) -> Result<Process
             (class << 13) | i32::try_from(io.priority()).unwrap_or(0)
         }),
         extra_fds: 0,
+        terminal: p.terminal().unwrap_or(false),
+        console_size: p.console_size().as_ref().map(|b| {
+            (
+                u16::try_from(b.height()).unwrap_or(u16::MAX),
+                u16::try_from(b.width()).unwrap_or(u16::MAX),
+            )
+        }),
     })
 }
 

@@ -9,21 +9,25 @@ use crate::container::create::{self, CreateRequest};
 use crate::container::{self, Container, ContainerError};
 use crate::plan::CreateOptions;
 
-pub fn create_request<'a>(root: &'a Path, a: &'a CreateArgs) -> anyhow::Result<CreateRequest<'a>> {
+pub fn create_request<'a>(
+    root: &'a Path,
+    a: &'a CreateArgs,
+    detached: bool,
+) -> anyhow::Result<CreateRequest<'a>> {
     let bundle = match &a.bundle {
         Some(b) => {
             std::path::absolute(b).with_context(|| format!("bundle path {}", b.display()))?
         }
         None => std::env::current_dir().context("current directory")?,
     };
+    let absolute = |p: &std::path::PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
     Ok(CreateRequest {
         root,
         id: &a.id,
         bundle,
-        pid_file: a
-            .pid_file
-            .as_ref()
-            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        pid_file: a.pid_file.as_ref().map(absolute),
+        console_socket: a.console_socket.as_ref().map(absolute),
+        detached,
         opts: CreateOptions {
             no_pivot: a.no_pivot,
             no_new_keyring: a.no_new_keyring,
@@ -49,7 +53,7 @@ fn listen_fds() -> u32 {
 }
 
 pub fn create(root: &Path, a: &CreateArgs) -> anyhow::Result<()> {
-    let req = create_request(root, a)?;
+    let req = create_request(root, a, true)?;
     create::create(&req)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! One handler per subcommand.
 
+mod foreground;
 mod lifecycle;
 mod query;
 mod run;

@@ -43,13 +43,47 @@ pub struct CreateRequest<'a> {
     pub id: &'a str,
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// The runtime will not stay to proxy a terminal (`create`, `run -d`).
+    pub detached: bool,
     pub opts: CreateOptions,
 }
 
+/// A created container, with the pty master when the runtime itself proxies the terminal.
+pub struct Created {
+    pub container: Container,
+    pub console: Option<std::os::fd::OwnedFd>,
+}
+
+/// runc's rules for terminals: a detached process with a terminal needs a console socket, and
+/// a console socket needs a terminal.
+fn check_terminal(
+    spec: &oci_spec::runtime::Spec,
+    req: &CreateRequest<'_>,
+) -> Result<(), CreateError> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && req.detached && req.console_socket.is_none() {
+        return Err(CreateError::Config(
+            "cannot allocate tty if runc will detach without setting console socket".into(),
+        ));
+    }
+    if !terminal && req.console_socket.is_some() {
+        return Err(CreateError::Config(
+            "cannot use console socket if runc will not detach or allocate tty".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates the container; on any failure nothing is left: no state dir, process or cgroup.
-pub fn create(req: &CreateRequest<'_>) -> Result<Container, CreateError> {
+pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
     super::validate_id(req.id)?;
     let spec = crate::config::load(&req.bundle).map_err(CreateError::Config)?;
+    check_terminal(&spec, req)?;
     let linux = spec.linux().clone().unwrap_or_default();
     let cgroups_path = linux
         .cgroups_path()
@@ -82,15 +116,24 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Container, CreateError> {
         cgroup: Some(cgroup.state().clone()),
         config: plan.spec.clone(),
     };
-    match launch(
-        &plan,
-        &dir,
+    let mut console = None;
+    let launched = launch(
+        &Launch {
+            plan: &plan,
+            dir: &dir,
+            resources: &resources,
+            pid_file: req.pid_file.as_deref(),
+            console_socket: req.console_socket.as_deref(),
+        },
         &mut record,
         &mut cgroup,
-        &resources,
-        req.pid_file.as_deref(),
-    ) {
-        Ok(()) => Ok(Container::from_parts(dir, record, lock)),
+        &mut console,
+    );
+    match launched {
+        Ok(()) => Ok(Created {
+            container: Container::from_parts(dir, record, lock),
+            console,
+        }),
         Err(e) => {
             cleanup(&dir, &record, &cgroup);
             Err(e)
@@ -133,14 +176,28 @@ fn cgroup_resources(
     Ok(planned.writes)
 }
 
+/// What `launch` needs besides the things it fills in.
+struct Launch<'a> {
+    plan: &'a Plan,
+    dir: &'a Path,
+    resources: &'a [CgroupWrite],
+    pid_file: Option<&'a Path>,
+    console_socket: Option<&'a Path>,
+}
+
 fn launch(
-    plan: &Plan,
-    dir: &Path,
+    l: &Launch<'_>,
     record: &mut Record,
     cgroup: &mut Manager,
-    resources: &[CgroupWrite],
-    pid_file: Option<&Path>,
+    console: &mut Option<std::os::fd::OwnedFd>,
 ) -> Result<(), CreateError> {
+    let Launch {
+        plan,
+        dir,
+        resources,
+        pid_file,
+        console_socket,
+    } = *l;
     super::write_record(dir, record)?;
     cgroup.create()?;
     record.cgroup = Some(cgroup.state().clone());
@@ -155,6 +212,8 @@ fn launch(
         dir,
         record,
         cgroup,
+        console_socket,
+        console,
     };
     let init = parent::launch(
         plan,
@@ -180,6 +239,8 @@ struct Events<'a> {
     dir: &'a Path,
     record: &'a mut Record,
     cgroup: &'a Manager,
+    console_socket: Option<&'a Path>,
+    console: &'a mut Option<std::os::fd::OwnedFd>,
 }
 
 impl LaunchEvents for Events<'_> {
@@ -196,6 +257,18 @@ impl LaunchEvents for Events<'_> {
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    fn on_console(&mut self, master: std::os::fd::OwnedFd, name: &str) -> Result<(), String> {
+        match self.console_socket {
+            Some(path) => {
+                crate::tty::send_to_console_socket(path, &master, name).map_err(|e| e.to_string())
+            }
+            None => {
+                *self.console = Some(master);
+                Ok(())
+            }
+        }
     }
 
     fn run_create_hooks(&mut self, init: Pid) -> Result<(), String> {

@@ -134,6 +134,12 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         .map_err(|e| fail("finalize rootfs", e))?;
 
     let p = &plan.process;
+    if p.terminal {
+        let (master, name) = crate::tty::setup_in_container(p.console_size)
+            .map_err(|e| fail("set up terminal", e))?;
+        chan.send_with_fds(&FromChild::Console(name), &[master.as_raw_fd()])
+            .map_err(|e| fail("protocol", e))?;
+    }
     // runc's rule: without HOME in the config, the user's home from the container's
     // /etc/passwd, or "/".
     let mut env = p.env.clone();

@@ -40,6 +40,8 @@ pub trait LaunchEvents {
     fn on_pid(&mut self, pid: Pid, is_init: bool) -> Result<(), String>;
     /// prestart and createRuntime hooks, with the container process's pid.
     fn run_create_hooks(&mut self, init: Pid) -> Result<(), String>;
+    /// The pty master of a process with a terminal.
+    fn on_console(&mut self, master: std::os::fd::OwnedFd, name: &str) -> Result<(), String>;
 }
 
 /// Clones the container process and runs the protocol up to `Ready`. On error the caller kills
@@ -87,7 +89,19 @@ fn drive(
 ) -> Result<Pid, LaunchError> {
     let mut init = child;
     loop {
-        match chan.recv::<FromChild>()? {
+        let (msg, mut fds) = match chan.recv_with_fds::<FromChild>()? {
+            Some((m, fds)) => (Some(m), fds),
+            None => (None, Vec::new()),
+        };
+        match msg {
+            Some(FromChild::Console(name)) => {
+                let master = fds.pop().ok_or_else(|| {
+                    LaunchError::Callback("console message without its fd".into())
+                })?;
+                events
+                    .on_console(master, &name)
+                    .map_err(LaunchError::Callback)?;
+            }
             Some(FromChild::MapIds) if plan.ns.fork => {
                 write_id_maps(plan, child)?;
                 chan.send(&ToChild::IdsMapped)?;

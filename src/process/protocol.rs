@@ -10,6 +10,7 @@
 //! | 2b | the config has idmapped mounts: after 1, or after `IdsMapped` when 2 happens | parent -> child | `Idmapped` + SCM_RIGHTS fds of detached idmapped mounts (made on the host, where that is allowed) | - |
 //! | 3 | two-stage only: child forked the container process (CLONE_PARENT); the forker exits | child -> parent | `InitPid` | - |
 //! | 4 | mounts are prepared, before pivot_root, and the config has prestart or createRuntime hooks | child -> parent | `RunHooks` | `HooksDone` after the parent ran them |
+//! | 4b | process.terminal: the pty is made, after pivot_root | child -> parent | `Console` (the pty's name) + SCM_RIGHTS fd of the master | - |
 //! | 5 | everything is set up; the child waits on the start socket | child -> parent | `Ready` | - |
 //! | * | any step failed; the child exits after sending | child -> parent | `Error` | - |
 //!
@@ -38,6 +39,8 @@ pub enum FromChild {
     MapIds,
     InitPid(i32),
     RunHooks,
+    /// The pty's name; the master travels as the attached fd.
+    Console(String),
     Ready,
     Error(ChildError),
 }

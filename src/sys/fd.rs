@@ -67,3 +67,13 @@ pub fn owned(fd: RawFd) -> OwnedFd {
     // SAFETY: the caller passes an fd it received from the kernel and that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// Borrows one of the process's stdio fds (0, 1, 2), which live as long as the process.
+pub fn stdio(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    assert!(
+        (0..3).contains(&fd),
+        "only stdio fds can be borrowed for 'static"
+    );
+    // SAFETY: stdio fds stay open for the life of the process (we never close them).
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}

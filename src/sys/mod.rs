@@ -7,4 +7,5 @@ pub mod idmap_userns;
 pub mod mount;
 pub mod sched;
 pub mod signal;
+pub mod tty;
 pub mod uts;
