@@ -28,6 +28,14 @@ check() {
         not_ok "$1" "expected '$2', got '$3'${4:+ ($4)}"
     fi
 }
+# absent NAME PATH: the check passes when PATH does not exist.
+absent() {
+    if [ -e "$2" ]; then
+        not_ok "$1" "$2 is left"
+    else
+        ok "$1"
+    fi
+}
 one_line() {
     tr '\n' '|' <"$1" | sed 's/|$//'
 }
@@ -84,10 +92,10 @@ state_pid() {
     "$rt" state "$1" 2>/dev/null | sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' | head -n1
 }
 
-# Waits up to 10 s for the container to stop.
+# Waits up to 20 s for the container to stop.
 wait_stopped() {
     i=0
-    while [ $i -lt 200 ]; do
+    while [ $i -lt 400 ]; do
         "$rt" state "$1" 2>/dev/null | grep -q '"status": *"stopped"' && return 0
         sleep 0.05
         i=$((i + 1))
@@ -113,8 +121,7 @@ end=$(cut -d' ' -f1 /proc/uptime)
 echo "# run of cat took $(echo "$start $end" | awk '{printf "%d", ($2 - $1) * 1000}') ms"
 check run-exit-0 0 "$rc" "stderr: $(one_line "$work/a.err")"
 check run-cgroupns-root "0::/" "$(one_line "$work/a.out")"
-[ -d $cg/cella-vm/a ] && not_ok run-removes-cgroup "$cg/cella-vm/a is left" \
-    || ok run-removes-cgroup
+absent run-removes-cgroup $cg/cella-vm/a
 
 # (b) create with limits: the files of the container's cgroup hold them, seen from the VM.
 bundle b '["sleep", "1000"]' '{
@@ -135,8 +142,7 @@ if "$rt" create --bundle "$work/b" cella-vm-b >"$work/b.out" 2>"$work/b.err" </d
     wait_stopped cella-vm-b || not_ok kill-stops "still $("$rt" state cella-vm-b 2>&1 | tr -d '\n')"
     if "$rt" delete cella-vm-b 2>"$work/b.err"; then ok delete; else not_ok delete "$(one_line "$work/b.err")"; fi
     # (c) delete removes the container's cgroup; its empty parent is the caller's business.
-    [ -d $cg/cella-vm/b ] && not_ok delete-removes-cgroup "$cg/cella-vm/b is left" \
-        || ok delete-removes-cgroup
+    absent delete-removes-cgroup $cg/cella-vm/b
 else
     not_ok create "$(one_line "$work/b.err")"
 fi
@@ -151,8 +157,7 @@ else
     not_ok default-cgroup-path "create failed: $(one_line "$work/default.err")"
 fi
 "$rt" delete --force cella-vm-default >/dev/null 2>&1
-[ -d $cg/cella-vm-default ] && not_ok delete-force-removes-cgroup "$cg/cella-vm-default is left" \
-    || ok delete-force-removes-cgroup
+absent delete-force-removes-cgroup $cg/cella-vm-default
 
 # (d) kill --all KILL on a container sharing the VM's pid namespace (where --all matters:
 # init's death does not take the other processes along) writes cgroup.kill and leaves no
@@ -161,7 +166,7 @@ bundle d '["sh", "-c", "sleep 1000 & sleep 1000 & sleep 1000 & wait"]' '{}' /cel
     '[{"type":"ipc"},{"type":"uts"},{"type":"mount"},{"type":"cgroup"}]'
 if "$rt" run -d --bundle "$work/d" cella-vm-d >/dev/null 2>"$work/d.err" </dev/null; then
     i=0
-    while [ "$(wc -l <$cg/cella-vm/d/cgroup.procs)" -lt 4 ] && [ $i -lt 100 ]; do
+    while [ "$(wc -l <$cg/cella-vm/d/cgroup.procs)" -lt 4 ] && [ $i -lt 400 ]; do
         sleep 0.05
         i=$((i + 1))
     done
@@ -178,13 +183,16 @@ if "$rt" run -d --bundle "$work/d" cella-vm-d >/dev/null 2>"$work/d.err" </dev/n
         echo 0 >$probe/enable
         hits=$(grep -c 'cella_vm_kill:' $tracing/trace)
         echo '-:cella_vm_kill' >>$tracing/kprobe_events
-        [ "$hits" -ge 1 ] && ok kill-all-uses-cgroup.kill \
-            || not_ok kill-all-uses-cgroup.kill "no write to cgroup.kill (the kprobe saw none)"
+        if [ "$hits" -ge 1 ]; then
+            ok kill-all-uses-cgroup.kill
+        else
+            not_ok kill-all-uses-cgroup.kill "no write to cgroup.kill (the kprobe saw none)"
+        fi
     else
         not_ok kill-all-uses-cgroup.kill "cannot place a kprobe on cgroup_kill_write"
     fi
     i=0
-    while [ -n "$(cat $cg/cella-vm/d/cgroup.procs 2>/dev/null)" ] && [ $i -lt 100 ]; do
+    while [ -n "$(cat $cg/cella-vm/d/cgroup.procs 2>/dev/null)" ] && [ $i -lt 400 ]; do
         sleep 0.05
         i=$((i + 1))
     done
@@ -194,7 +202,7 @@ if "$rt" run -d --bundle "$work/d" cella-vm-d >/dev/null 2>"$work/d.err" </dev/n
         [ -e /proc/"$p" ] && ! grep -q '^State:.*Z' /proc/"$p"/status 2>/dev/null && left="$left $p"
     done
     check kill-all-no-process-left "4 killed, none left" \
-        "$(echo $procs | wc -w) killed, ${left:-none} left" "cgroup.procs: $(cat $cg/cella-vm/d/cgroup.procs 2>&1 | tr '\n' ' ')"
+        "$(echo "$procs" | wc -w) killed, ${left:-none} left" "cgroup.procs: $(cat $cg/cella-vm/d/cgroup.procs 2>&1 | tr '\n' ' ')"
     "$rt" delete cella-vm-d 2>"$work/d.err" || not_ok kill-all-delete "$(one_line "$work/d.err")"
 else
     not_ok kill-all "run -d failed: $(one_line "$work/d.err")"
@@ -212,6 +220,7 @@ check oom-kill-in-dmesg 1 "$(($(dmesg | grep -c 'Memory cgroup out of memory') -
 "$rt" delete --force cella-vm-e >/dev/null 2>&1
 
 # (f) pids.max 10: the eleventh process cannot be forked.
+# shellcheck disable=SC2016 # $(seq 20) is for the container's shell
 bundle f '["sh", "-c", "for i in $(seq 20); do sleep 2 & done; wait"]' \
     '{"pids": {"limit": 10}}' /cella-vm/f
 "$rt" run --bundle "$work/f" cella-vm-f >"$work/f.out" 2>"$work/f.err" </dev/null
@@ -236,8 +245,8 @@ check cgroup-mount "0 cgroup2|42" "$rc $(one_line "$work/g.out")" "stderr: $(one
 
 # Nothing of ours is left in the hierarchy.
 rmdir $cg/cella-vm 2>/dev/null
-left=$(ls -d $cg/cella-vm* 2>/dev/null | tr '\n' ' ')
-[ -z "$left" ] && ok no-cgroup-left || not_ok no-cgroup-left "$left"
+left=$(find $cg -maxdepth 1 -name 'cella-vm*' | tr '\n' ' ')
+if [ -z "$left" ]; then ok no-cgroup-left; else not_ok no-cgroup-left "$left"; fi
 
 echo "# guest checks: $passed ok, $failed not ok"
 [ "$failed" -eq 0 ]

@@ -48,7 +48,7 @@ command -v qemu-system-x86_64 >/dev/null \
     || die "qemu-system-x86_64 is missing: apt-get install qemu-system-x86"
 command -v cpio >/dev/null || die "cpio is missing: apt-get install cpio"
 command -v xz >/dev/null || die "xz is missing: apt-get install xz-utils"
-[[ -x /bin/busybox ]] && /bin/busybox --list >/dev/null 2>&1 \
+/bin/busybox --list >/dev/null 2>&1 \
     || die "/bin/busybox is missing: apt-get install busybox-static"
 ldd /bin/busybox >/dev/null 2>&1 && die "/bin/busybox is not static: apt-get install busybox-static"
 [[ -x $cella ]] || die "runtime $cella is missing: cargo build --bin cella, or set CELLA"
@@ -56,7 +56,7 @@ ldd /bin/busybox >/dev/null 2>&1 && die "/bin/busybox is not static: apt-get ins
 # The guest kernel: the newest one of linux-image-amd64 with its modules.
 kver=${CELLA_VM_KERNEL:-}
 if [[ -z $kver ]]; then
-    for v in $(ls /lib/modules 2>/dev/null | sort -V -r); do
+    for v in $(find /lib/modules -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V -r); do
         if [[ -f /boot/vmlinuz-$v && -f /lib/modules/$v/modules.dep ]]; then
             kver=$v
             break
@@ -160,7 +160,8 @@ if [[ ! -f $initramfs ]]; then
     rm -rf "$stage"
     trap - EXIT
     # Keep the three newest images; each build of the runtime makes a new one.
-    ls -t "$cache"/initramfs-*.cpio | tail -n +4 | xargs -r rm -f
+    find "$cache" -maxdepth 1 -name 'initramfs-*.cpio' -printf '%T@ %p\n' | sort -rn \
+        | tail -n +4 | cut -d' ' -f2- | xargs -r rm -f
 fi
 
 # Per-run files: the serial logs and the exit code written by the guest.
