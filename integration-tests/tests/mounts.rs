@@ -1,4 +1,4 @@
-//! Mount options of OCI 1.1+: recursive read-only (`rro`) and idmapped bind mounts.
+//! Recursive read-only (`rro`) and idmapped (OCI 1.1+ `idmap`, `uidMappings`) bind mounts.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -69,12 +69,10 @@ fn rro_makes_submounts_read_only_and_ro_does_not() {
     // `ro` is applied to the top mount only: the submount rbind carried stays writable.
     assert_eq!(value(&out, "ro_sub"), "ok");
     assert!(sub.join("w-ro").exists());
-    if rt.is_cella() {
-        // runc 1.1.5 does not know `rro` (RUNC-DIFFERENCES.md).
-        erofs("rro_top");
-        erofs("rro_sub");
-        assert!(!sub.join("w-rro").exists());
-    }
+    // `rro` (mount_setattr with AT_RECURSIVE) reaches the submount too.
+    erofs("rro_top");
+    erofs("rro_sub");
+    assert!(!sub.join("w-rro").exists());
     drop(host);
     b.assert_no_leftovers();
 }
