@@ -13,6 +13,7 @@
 mod bundle;
 mod holder;
 mod hooks;
+mod hostdir;
 mod leftovers;
 mod output;
 pub mod procfs;
@@ -22,6 +23,7 @@ mod runtime;
 pub use bundle::{base_config, Bundle, DEFAULT_CAPS};
 pub use holder::Holder;
 pub use hooks::HookRecorder;
+pub use hostdir::HostDir;
 pub use leftovers::leftovers;
 pub use output::{Output, Running};
 pub use requires::{requires, Req};

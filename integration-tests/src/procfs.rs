@@ -73,6 +73,35 @@ pub fn ns_link(pid: &str, ns: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The host directory of `pid`'s cgroup in the cgroup v1 hierarchy that has `controller`
+/// ("memory", "pids", "cpu"...): its path from /proc/PID/cgroup, put under the hierarchy's
+/// mount point (less the mount's own root) from /proc/self/mountinfo.
+pub fn cgroup_dir(pid: i32, controller: &str) -> Option<std::path::PathBuf> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    v1_cgroup_dir(&cgroups, &mountinfo, controller)
+}
+
+fn v1_cgroup_dir(cgroups: &str, mountinfo: &str, controller: &str) -> Option<std::path::PathBuf> {
+    let path = cgroups.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        ctrls.split(',').any(|c| c == controller).then_some(path)
+    })?;
+    mountinfo.lines().find_map(|l| {
+        let (mount, sup) = l.split_once(" - ")?;
+        let mut sup = sup.split(' ');
+        let (fstype, _, opts) = (sup.next()?, sup.next()?, sup.next()?);
+        if fstype != "cgroup" || !opts.split(',').any(|o| o == controller) {
+            return None;
+        }
+        let f: Vec<&str> = mount.split(' ').collect();
+        let (root, point) = (*f.get(3)?, *f.get(4)?);
+        let rel = path.strip_prefix(root)?.trim_start_matches('/');
+        Some(std::path::Path::new(point).join(rel))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +115,20 @@ mod tests {
         );
         assert_eq!(cap_mask(&["CAP_AUDIT_WRITE"]), "0000000020000000");
         assert_eq!(cap_mask(CAPS), "000001ffffffffff");
+    }
+
+    #[test]
+    fn cgroup_dirs_are_found_under_their_hierarchy() {
+        let cgroups = "9:name=systemd:/c1\n4:memory:/outer/c1\n1:cpu,cpuacct:/c1\n0::/c1\n";
+        let mountinfo = "\
+            30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n\
+            33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:8 - cgroup cgroup rw,cpu,cpuacct\n\
+            35 30 0:32 /outer /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+            36 30 0:33 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let dir = |c| v1_cgroup_dir(cgroups, mountinfo, c);
+        assert_eq!(dir("cpuacct"), Some("/sys/fs/cgroup/cpu,cpuacct/c1".into()));
+        assert_eq!(dir("memory"), Some("/sys/fs/cgroup/memory/c1".into()));
+        assert_eq!(dir("pids"), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The command line itself: spec, features, log format, version.
 
 use std::fs;
+use std::time::Duration;
 
-use integration_tests::{requires, Req, Runtime};
+use integration_tests::{requires, Bundle, Req, Runtime};
 use serde_json::Value;
 
 fn setup() -> Option<Runtime> {
@@ -182,4 +183,252 @@ fn version_is_printed() {
 fn unknown_subcommand_fails() {
     let Some(rt) = setup() else { return };
     rt.run(&["frobnicate"]).failed();
+}
+
+/// The `(level, msg)` of one line of a text log: `time="<RFC 3339>" level=<level>
+/// msg="<quoted>"` and maybe more `key=value` fields; panics naming the line otherwise.
+#[track_caller]
+fn text_log_line(line: &str) -> (String, String) {
+    let fail = |why: &str| -> ! { panic!("{why} in text log line: {line:?}") };
+    let rest = line
+        .strip_prefix("time=\"")
+        .unwrap_or_else(|| fail("no time=\" first"));
+    let (time, rest) = rest
+        .split_once('"')
+        .unwrap_or_else(|| fail("unquoted time"));
+    if !is_rfc3339(time) {
+        fail("time is not RFC 3339");
+    }
+    let rest = rest
+        .strip_prefix(" level=")
+        .unwrap_or_else(|| fail("no level= after time"));
+    let (level, rest) = rest.split_once(' ').unwrap_or_else(|| fail("no msg"));
+    let quoted = rest
+        .strip_prefix("msg=\"")
+        .unwrap_or_else(|| fail("no msg=\" after level"));
+    let mut msg = String::new();
+    let mut chars = quoted.chars();
+    loop {
+        match chars.next() {
+            Some('"') => break,
+            Some('\\') => msg.push(chars.next().unwrap_or_else(|| fail("dangling escape"))),
+            Some(c) => msg.push(c),
+            None => fail("unterminated msg"),
+        }
+    }
+    let tail = chars.as_str();
+    if !(tail.is_empty() || tail.starts_with(' ')) {
+        fail("garbage after msg");
+    }
+    (level.to_string(), msg)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z` or `+hh:mm`/`-hh:mm`.
+fn is_rfc3339(t: &str) -> bool {
+    let shape = |s: &str, pattern: &str| {
+        s.len() == pattern.len()
+            && s.chars().zip(pattern.chars()).all(|(c, p)| match p {
+                'd' => c.is_ascii_digit(),
+                _ => c == p,
+            })
+    };
+    if t.len() < 20 || !shape(&t[..19], "dddd-dd-ddTdd:dd:dd") {
+        return false;
+    }
+    let mut rest = &t[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.chars().take_while(char::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &frac[digits..];
+    }
+    rest == "Z" || shape(rest, "+dd:dd") || shape(rest, "-dd:dd")
+}
+
+#[test]
+fn text_log_lines_have_time_level_and_msg() {
+    assert!(is_rfc3339("2026-11-24T20:13:02Z"));
+    assert!(is_rfc3339("2026-11-24T20:13:32.811679811Z"));
+    assert!(is_rfc3339("2026-11-24T20:13:32+01:00"));
+    assert!(!is_rfc3339("2026-11-24 20:13:32Z"));
+    assert!(!is_rfc3339("2026-11-24T20:13:32"));
+    let (level, msg) = text_log_line(r#"time="2026-11-24T20:13:02Z" level=error msg="a \"b\" c""#);
+    assert_eq!((level.as_str(), msg.as_str()), ("error", r#"a "b" c"#));
+    let (level, _) =
+        text_log_line(r#"time="2026-11-24T20:13:02Z" level=debug msg="x" func="f()" pid=3"#);
+    assert_eq!(level, "debug");
+}
+
+/// `--log FILE` of a call, parsed as text lines.
+fn text_log(path: &std::path::Path) -> Vec<(String, String)> {
+    let text = fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("log file {} not written: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(text_log_line)
+        .collect()
+}
+
+#[test]
+fn log_file_in_text_format_explains_the_failure() {
+    let Some(rt) = setup() else { return };
+    let b = Bundle::new(&rt, &["/bin/nope"]);
+    let log = b.path().join("log.txt");
+    let bundle = b.path().to_str().unwrap();
+    let out = rt.run(&[
+        "--log",
+        log.to_str().unwrap(),
+        "create",
+        "--bundle",
+        bundle,
+        b.id(),
+    ]);
+    out.failed();
+    let lines = text_log(&log);
+    let last_error = lines
+        .iter()
+        .rev()
+        .find(|(level, _)| level == "error")
+        .unwrap_or_else(|| panic!("no level=error line in {lines:?}"));
+    assert!(last_error.1.contains("/bin/nope"), "{last_error:?}");
+    assert!(
+        !lines.iter().any(|(level, _)| level == "debug"),
+        "debug lines without --debug: {lines:?}"
+    );
+    b.assert_no_leftovers();
+}
+
+#[test]
+#[ignore = "cella bug: --debug adds no debug line to the log of a create/start/delete"]
+fn debug_adds_debug_lines_to_the_log() {
+    let Some(rt) = setup() else { return };
+    let b = Bundle::new(&rt, &["sleep", "100"]);
+    let log = b.path().join("log.txt");
+    let log = log.to_str().unwrap();
+    let bundle = b.path().to_str().unwrap();
+    rt.run(&["--log", log, "create", "--bundle", bundle, b.id()])
+        .ok();
+    rt.run(&["--log", log, "delete", "--force", b.id()]).ok();
+    let quiet = text_log(std::path::Path::new(log));
+    assert!(
+        !quiet.iter().any(|(level, _)| level == "debug"),
+        "debug lines without --debug: {quiet:?}"
+    );
+    fs::remove_file(log).unwrap();
+
+    for args in [
+        vec!["create", "--bundle", bundle, b.id()],
+        vec!["start", b.id()],
+        vec!["delete", "--force", b.id()],
+    ] {
+        let mut all = vec!["--debug", "--log", log];
+        all.extend(args);
+        rt.run(&all).ok();
+    }
+    let lines = text_log(std::path::Path::new(log));
+    assert!(
+        lines.iter().any(|(level, _)| level == "debug"),
+        "no level=debug line with --debug: {lines:?}"
+    );
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn systemd_cgroup_fails_clearly_and_leaves_nothing() {
+    let Some(rt) = setup() else { return };
+    if std::path::Path::new("/run/systemd/system").exists() {
+        // With systemd running, runc would create the container: nothing to check here.
+        eprintln!("SKIPPED: systemd runs on this host");
+        return;
+    }
+    let mut b = Bundle::new(&rt, &["sleep", "100"]);
+    let id = b.id().to_string();
+    b.edit(|c| c["linux"]["cgroupsPath"] = format!("system.slice:cella-test:{id}").into());
+    let bundle = b.path().to_str().unwrap();
+    for sub in ["create", "run"] {
+        let out = rt.run(&["--systemd-cgroup", sub, "--bundle", bundle, &id]);
+        out.failed().says("systemd");
+        b.assert_no_leftovers();
+        let list = rt.list(&["-q"]);
+        list.ok();
+        assert_eq!(list.stdout.trim(), "", "{list:?}");
+    }
+}
+
+#[test]
+fn relative_bundle_and_pid_file_are_taken_from_the_callers_cwd() {
+    let Some(rt) = setup() else { return };
+    let b = Bundle::new(&rt, &["sleep", "100"]);
+    let cwd = b.path().parent().unwrap();
+    let name = b.path().file_name().unwrap().to_str().unwrap();
+    let rel_pid = format!("{name}/rel.pid");
+    rt.call(&["create", "--bundle", name, "--pid-file", &rel_pid, b.id()])
+        .cwd(cwd)
+        .output()
+        .ok();
+    let state = b.state();
+    assert_eq!(state["bundle"], b.path().to_str().unwrap(), "{state}");
+    let pid = fs::read_to_string(b.path().join("rel.pid")).expect("pid file in the caller's cwd");
+    assert_eq!(pid, b.pid().to_string());
+    b.delete_force().ok();
+    b.assert_no_leftovers();
+}
+
+#[test]
+#[ignore = "cella bug: state.bundle keeps the '..' of a relative --bundle"]
+fn relative_bundle_with_dot_dot_is_cleaned_in_the_state() {
+    let Some(rt) = setup() else { return };
+    let b = Bundle::new(&rt, &["sleep", "100"]);
+    // From a sibling temp dir, the bundle is ../<name>; that dir is gone before `delete`, so
+    // a bundle path that still goes through it would no longer resolve.
+    let cwd = tempfile::Builder::new()
+        .prefix("cella-test-cwd-")
+        .tempdir()
+        .unwrap();
+    let rel = format!("../{}", b.path().file_name().unwrap().to_str().unwrap());
+    rt.call(&["create", "--bundle", &rel, b.id()])
+        .cwd(cwd.path())
+        .output()
+        .ok();
+    drop(cwd);
+    let state = b.state();
+    assert_eq!(state["bundle"], b.path().to_str().unwrap(), "{state}");
+    b.delete_force().ok();
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn create_without_bundle_uses_the_cwd() {
+    let Some(rt) = setup() else { return };
+    let b = Bundle::new(&rt, &["/probe.sh"]);
+    b.script("/probe.sh", "echo from-the-cwd-bundle");
+    let out = rt.call(&["create", b.id()]).cwd(b.path()).output();
+    out.ok();
+    let state = b.state();
+    assert_eq!(state["bundle"], b.path().to_str().unwrap(), "{state}");
+    b.start().ok();
+    out.wait_stdout("the container's output", Duration::from_secs(10), |o| {
+        o.contains("from-the-cwd-bundle")
+    });
+    b.wait_status("stopped");
+    b.delete().ok();
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn the_default_spec_runs_once_the_terminal_is_off() {
+    let Some(rt) = setup() else { return };
+    let b = Bundle::new(&rt, &["true"]);
+    fs::remove_file(b.path().join("config.json")).unwrap();
+    rt.spec(b.path(), &[]).ok();
+    let path = b.path().join("config.json");
+    let mut c: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    c["process"]["terminal"] = false.into();
+    c["process"]["args"] = serde_json::json!(["echo", "the-default-spec-ran"]);
+    b.write_raw_config(&serde_json::to_string_pretty(&c).unwrap());
+    let out = b.run();
+    out.ok();
+    assert_eq!(out.stdout.trim(), "the-default-spec-ran", "{out:?}");
+    b.assert_no_leftovers();
 }

@@ -219,3 +219,28 @@ fn runtime_killed_during_create_is_cleaned_by_delete_force() {
     }
     b.assert_no_leftovers();
 }
+
+#[test]
+fn init_killed_from_outside_is_stopped_and_deleted_without_force() {
+    let Some(rt) = setup() else { return };
+    // Killed while running, and while created (init still waiting for `start`).
+    for detach_run in [true, false] {
+        let b = Bundle::new(&rt, &["sleep", "100"]);
+        if detach_run {
+            b.run_with(&["-d"]).ok();
+        } else {
+            b.create().ok();
+        }
+        let pid = nix::unistd::Pid::from_raw(b.pid());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        b.wait_status("stopped");
+        b.kill("KILL").failed().says("container not running");
+        if !detach_run {
+            b.start().failed();
+        }
+        b.delete().ok();
+        rt.run(&["state", b.id()]).failed().says("does not exist");
+        b.kill("KILL").failed().says("does not exist");
+        assert_clean(&b);
+    }
+}

@@ -4,6 +4,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use integration_tests::procfs::ns_link;
 use integration_tests::{requires, wait_for, Bundle, HookRecorder, Req, Runtime};
 use serde_json::{json, Value};
 
@@ -225,5 +226,77 @@ fn a_failing_poststop_hook_only_warns() {
     b.wait_status("stopped");
     b.delete().ok();
     assert!(rec.ran("poststop"));
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn runtime_hooks_run_in_the_runtime_namespaces_and_create_container_in_the_containers() {
+    let Some(rt) = setup() else { return };
+    let mut b = Bundle::new(&rt, &["sleep", "100"]);
+    let rec = HookRecorder::new(&b.path().join("hooks"));
+    // Each hook writes where it runs: its mount, pid and uts namespaces.
+    let probe = |dir: &Path, name: &str| {
+        let d = dir.join(name);
+        let d = d.display();
+        format!(
+            "readlink /proc/self/ns/mnt > {d}.mnt\nreadlink /proc/self/ns/pid > {d}.pidns\n\
+             readlink /proc/self/ns/uts > {d}.uts"
+        )
+    };
+    let thens: Vec<(String, String)> = HOST_HOOKS
+        .iter()
+        .map(|n| (n.to_string(), probe(rec.dir(), n)))
+        .collect();
+    let thens: Vec<(&str, &str)> = thens
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    hooked(&mut b, &rec, &thens);
+    let seen = |name: &str, what: &str| {
+        let f = rec.dir().join(format!("{name}.{what}"));
+        fs::read_to_string(&f)
+            .unwrap_or_else(|e| panic!("{name} did not record its {what}: {e}"))
+            .trim()
+            .to_string()
+    };
+    let host_mnt = ns_link("self", "mnt");
+    let host_pid = ns_link("self", "pid");
+    let host_uts = ns_link("self", "uts");
+
+    b.create().ok();
+    let init = b.pid().to_string();
+    let ctr_mnt = ns_link(&init, "mnt");
+    let ctr_pid = ns_link(&init, "pid");
+    let ctr_uts = ns_link(&init, "uts");
+    assert_ne!(ctr_mnt, host_mnt);
+    assert_ne!(ctr_pid, host_pid);
+    b.start().ok();
+    b.kill("KILL").ok();
+    b.wait_status("stopped");
+    b.delete().ok();
+
+    // runtime.md: prestart, createRuntime, poststart and poststop run in the runtime
+    // namespace; createContainer in the container namespace (its mount namespace is the
+    // container's, before pivot_root).
+    for name in ["prestart", "createRuntime", "poststart", "poststop"] {
+        assert_eq!(seen(name, "mnt"), host_mnt, "{name} mount namespace");
+        assert_eq!(seen(name, "pidns"), host_pid, "{name} pid namespace");
+        assert_eq!(seen(name, "uts"), host_uts, "{name} uts namespace");
+    }
+    assert_eq!(
+        seen("createContainer", "mnt"),
+        ctr_mnt,
+        "createContainer mount ns"
+    );
+    assert_eq!(
+        seen("createContainer", "pidns"),
+        ctr_pid,
+        "createContainer pid ns"
+    );
+    assert_eq!(
+        seen("createContainer", "uts"),
+        ctr_uts,
+        "createContainer uts ns"
+    );
     b.assert_no_leftovers();
 }

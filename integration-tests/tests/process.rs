@@ -355,3 +355,44 @@ fn listen_fds_are_passed_with_their_environment() {
     assert_eq!(fs::read_to_string(&f3).unwrap(), "listen\n");
     assert_eq!(fs::read_to_string(&f4).unwrap(), "preserved\n");
 }
+
+/// The permission mask (hex, as /proc/keys prints it) of the session keyring runc names after
+/// container `id` ("_ses.<id>"), if the host's /proc/keys lists it. /proc/keys is masked
+/// inside the container, so it is read on the host.
+fn session_keyring_perm(id: &str) -> Option<u32> {
+    let keys = fs::read_to_string("/proc/keys").expect("read /proc/keys");
+    let name = format!("_ses.{id}:");
+    keys.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // serial flags usage expiry perm uid gid type description: summary
+        (f.len() > 8 && f[7] == "keyring" && f[8] == name)
+            .then(|| u32::from_str_radix(f[4], 16).expect("hex perm"))
+    })
+}
+
+#[test]
+#[ignore = "cella bug: the session keyring is named '<id>'; runc names it '_ses.<id>' and makes it user-searchable"]
+fn session_keyring_is_named_after_the_id_unless_no_new_keyring() {
+    let Some(rt) = setup() else { return };
+    let b = Bundle::new(&rt, &["sleep", "100"]);
+    b.create().ok();
+    let perm = session_keyring_perm(b.id())
+        .unwrap_or_else(|| panic!("no keyring _ses.{} in /proc/keys", b.id()));
+    // runc adds KEY_USR_SEARCH to the default permissions of the new keyring.
+    const KEY_USR_SEARCH: u32 = 0x0008_0000;
+    assert_ne!(perm & KEY_USR_SEARCH, 0, "perm {perm:08x}");
+    b.delete_force().ok();
+    b.assert_no_leftovers();
+
+    let shared = Bundle::new(&rt, &["sleep", "100"]);
+    shared.create_with(&["--no-new-keyring"]).ok();
+    assert_eq!(shared.status(), "created");
+    assert_eq!(
+        session_keyring_perm(shared.id()),
+        None,
+        "--no-new-keyring made a session keyring for {}",
+        shared.id()
+    );
+    shared.delete_force().ok();
+    shared.assert_no_leftovers();
+}

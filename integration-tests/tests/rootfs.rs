@@ -2,11 +2,9 @@
 //! sysctls, and symlinks in the rootfs that try to escape it.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use integration_tests::{requires, Bundle, Req, Runtime};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use integration_tests::{requires, Bundle, HostDir, Req, Runtime};
 use serde_json::json;
 
 fn setup() -> Option<Runtime> {
@@ -39,74 +37,6 @@ fn mountinfo_line<'a>(out: &'a str, point: &str) -> &'a str {
 
 fn add_mount(b: &mut Bundle, m: serde_json::Value) {
     b.edit(|c| c["mounts"].as_array_mut().unwrap().push(m));
-}
-
-/// A directory on the host for a test, outside every bundle, with host mounts made in it
-/// undone (lazily) on drop.
-struct HostDir {
-    dir: tempfile::TempDir,
-    mounts: Vec<PathBuf>,
-}
-
-impl HostDir {
-    fn new() -> HostDir {
-        let dir = tempfile::Builder::new()
-            .prefix("cella-test-host-")
-            .tempdir()
-            .unwrap();
-        HostDir {
-            dir,
-            mounts: Vec::new(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Bind-mounts the directory onto itself and makes it a shared mount.
-    fn make_shared(&mut self) {
-        let p = self.path().to_path_buf();
-        self.bind_shared(&p);
-    }
-
-    fn bind_shared(&mut self, p: &Path) {
-        mount(Some(p), p, None::<&str>, MsFlags::MS_BIND, None::<&str>).unwrap();
-        self.mounts.push(p.to_path_buf());
-        mount(
-            None::<&str>,
-            p,
-            None::<&str>,
-            MsFlags::MS_SHARED,
-            None::<&str>,
-        )
-        .unwrap();
-    }
-
-    fn mount_tmpfs(&mut self, p: &Path) {
-        fs::create_dir_all(p).unwrap();
-        mount(
-            Some("tmpfs"),
-            p,
-            Some("tmpfs"),
-            MsFlags::empty(),
-            Some("size=1m"),
-        )
-        .unwrap();
-        self.mounts.push(p.to_path_buf());
-    }
-
-    fn forget_mount(&mut self, p: &Path) {
-        self.mounts.push(p.to_path_buf());
-    }
-}
-
-impl Drop for HostDir {
-    fn drop(&mut self) {
-        for p in self.mounts.iter().rev() {
-            let _ = umount2(p, MntFlags::MNT_DETACH);
-        }
-    }
 }
 
 #[test]
@@ -320,7 +250,7 @@ fn bind_propagation_rshared_sends_container_mounts_to_the_host() {
         "mount -t tmpfs -o size=1m tmpfs /mnt/h/sub && echo mounted",
     );
     let sub = host.path().join("sub");
-    host.forget_mount(&sub);
+    host.adopt_mount(&sub);
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
     let sub_str = sub.to_str().unwrap();
     assert!(
