@@ -206,7 +206,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let keyring = if opts.no_new_keyring {
         None
     } else {
-        Some(cstring(id, "id")?)
+        Some(cstring(&format!("_ses.{id}"), "id")?)
     };
 
     Ok(Plan {

@@ -300,7 +300,6 @@ fn log_file_in_text_format_explains_the_failure() {
 }
 
 #[test]
-#[ignore = "cella bug: --debug adds no debug line to the log of a create/start/delete"]
 fn debug_adds_debug_lines_to_the_log() {
     let Some(rt) = setup() else { return };
     let b = Bundle::new(&rt, &["sleep", "100"]);
@@ -376,7 +375,6 @@ fn relative_bundle_and_pid_file_are_taken_from_the_callers_cwd() {
 }
 
 #[test]
-#[ignore = "cella bug: state.bundle keeps the '..' of a relative --bundle"]
 fn relative_bundle_with_dot_dot_is_cleaned_in_the_state() {
     let Some(rt) = setup() else { return };
     let b = Bundle::new(&rt, &["sleep", "100"]);

@@ -371,7 +371,6 @@ fn session_keyring_perm(id: &str) -> Option<u32> {
 }
 
 #[test]
-#[ignore = "cella bug: the session keyring is named '<id>'; runc names it '_ses.<id>' and makes it user-searchable"]
 fn session_keyring_is_named_after_the_id_unless_no_new_keyring() {
     let Some(rt) = setup() else { return };
     let b = Bundle::new(&rt, &["sleep", "100"]);

@@ -16,11 +16,12 @@ pub fn create_request<'a>(
 ) -> anyhow::Result<CreateRequest<'a>> {
     let bundle = match &a.bundle {
         Some(b) => {
-            std::path::absolute(b).with_context(|| format!("bundle path {}", b.display()))?
+            clean(&std::path::absolute(b).with_context(|| format!("bundle path {}", b.display()))?)
         }
         None => std::env::current_dir().context("current directory")?,
     };
-    let absolute = |p: &std::path::PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    let absolute =
+        |p: &std::path::PathBuf| clean(&std::path::absolute(p).unwrap_or_else(|_| p.clone()));
     Ok(CreateRequest {
         root,
         id: &a.id,
@@ -35,6 +36,23 @@ pub fn create_request<'a>(
             listen_fds: listen_fds(),
         },
     })
+}
+
+/// `path` without `.` and `..` components, as Go's filepath.Clean (runc records bundles so):
+/// the recorded bundle must stay valid when the caller's directory goes away.
+fn clean(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// systemd socket activation: LISTEN_FDS counts only when LISTEN_PID is us.
@@ -96,4 +114,24 @@ pub fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
         format!("SIG{upper}")
     };
     nix::sys::signal::Signal::from_str(&name).map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_drops_dot_and_dot_dot() {
+        assert_eq!(clean(Path::new("/tmp/t/../x/./y")), Path::new("/tmp/x/y"));
+        assert_eq!(clean(Path::new("/../a")), Path::new("/a"));
+    }
+
+    #[test]
+    fn signals_by_name_and_number() {
+        use nix::sys::signal::Signal;
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("FOO").is_err());
+    }
 }

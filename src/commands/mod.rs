@@ -13,6 +13,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         anyhow::bail!("systemd cgroup driver is not supported: systemd is not running cella's cgroups (--systemd-cgroup)");
     }
     let root = cli.root.as_path();
+    log::debug!("{:?}", cli.command);
     match &cli.command {
         Command::Create(a) => lifecycle::create(root, a).map(|()| 0),
         Command::Start(a) => lifecycle::start(root, &a.id).map(|()| 0),

@@ -84,6 +84,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
     super::validate_id(req.id)?;
     let spec = crate::config::load(&req.bundle).map_err(CreateError::Config)?;
     check_terminal(&spec, req)?;
+    log::debug!("loaded {}/config.json", req.bundle.display());
     let linux = spec.linux().clone().unwrap_or_default();
     let cgroups_path = linux
         .cgroups_path()
@@ -101,6 +102,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
         cgroup_view: cgroup_view(&cgroup),
     })?;
 
+    log::debug!("plan: {:?}", plan.ns);
     let (dir, lock) = Container::create_dir(req.root, req.id)?;
     let mut record = Record {
         id: req.id.to_owned(),
@@ -202,6 +204,7 @@ fn launch(
     cgroup.create()?;
     record.cgroup = Some(cgroup.state().clone());
     super::write_record(dir, record)?;
+    log::debug!("cgroup made: {:?}", cgroup.leaf_dirs());
     cgroup.apply(resources)?;
     let sock = dir.join(START_SOCKET);
     let start =
@@ -223,6 +226,7 @@ fn launch(
     )?;
     record.pid = init.as_raw();
     record.pid_start = super::process_start_time(init).unwrap_or(0);
+    log::debug!("container process {init} is ready");
     record.status = Status::Created;
     super::write_record(dir, record)?;
     if let Some(path) = pid_file {

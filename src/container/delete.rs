@@ -35,6 +35,7 @@ pub fn delete(c: &Container, force: bool) -> Result<(), DeleteError> {
     if let Some(cg) = c.cgroup() {
         cg.destroy()?;
     }
+    log::debug!("removing the state of {}", c.id());
     c.remove_dir()?;
     let hooks = c.record.config.hooks().clone().unwrap_or_default();
     if let Some(poststop) = hooks.poststop().as_ref().filter(|h| !h.is_empty()) {

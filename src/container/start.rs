@@ -58,6 +58,7 @@ pub fn start(c: &mut Container) -> Result<(), StartError> {
         c.save()?;
         return Err(StartError::Failed(reply));
     }
+    log::debug!("container {} started", c.id());
     c.record.status = Status::Running;
     c.save()?;
 

@@ -87,6 +87,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     expect(chan, &ToChild::Continue)?;
 
+    log::debug!("namespaces entered");
     enter_namespaces(plan, chan)?;
     if plan.ns.new_user {
         become_root_in_userns()?;
@@ -128,6 +129,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         hooks::run_all("createContainer", hs, &state)
             .map_err(|e| fail("createContainer hook", e))?;
     }
+    log::debug!("rootfs prepared");
     plan.rootfs.enter().map_err(|e| fail("pivot root", e))?;
     plan.rootfs
         .finalize()
@@ -171,6 +173,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
 
     // From here the runtime may exit, and we must outlive it.
     nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
+    log::debug!("set up; waiting for start");
     chan.send(&FromChild::Ready)
         .map_err(|e| fail("protocol", e))?;
 

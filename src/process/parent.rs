@@ -67,6 +67,10 @@ pub fn launch(
         };
     drop(child_chan);
     drop(start);
+    log::debug!(
+        "cloned container process {child} with {:?}",
+        plan.ns.clone_flags
+    );
     events
         .on_pid(child, !plan.ns.fork)
         .map_err(LaunchError::Callback)?;

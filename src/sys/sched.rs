@@ -39,12 +39,45 @@ pub fn ioprio_set(value: libc::c_int) -> Result<(), Errno> {
 }
 
 const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+const KEYCTL_SETPERM: libc::c_int = 5;
+const KEYCTL_DESCRIBE: libc::c_int = 6;
+const KEY_USR_SEARCH: u32 = 0x0008_0000;
 
-/// Joins a new session keyring named `name`, so the container does not share the caller's keys.
+/// Joins a new session keyring named `name`, so the container does not share the caller's
+/// keys, and lets its owner search it (runc's permissions: 0x3f1b0000).
 pub fn join_session_keyring(name: &CStr) -> Result<(), Errno> {
     // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
     let ret =
         unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let serial = Errno::result(ret)?;
+    let mut buf = [0u8; 256];
+    // SAFETY: the kernel writes at most buf.len() bytes into `buf`, which outlives the call.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            serial,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(Errno::result(n)?).map_err(|_| Errno::EINVAL)?;
+    // "type;uid;gid;perm;description"
+    let text = String::from_utf8_lossy(&buf[..n.min(buf.len())]);
+    let perm = text
+        .split(';')
+        .nth(3)
+        .and_then(|p| u32::from_str_radix(p, 16).ok())
+        .ok_or(Errno::EINVAL)?;
+    // SAFETY: plain integer arguments.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_SETPERM,
+            serial,
+            perm | KEY_USR_SEARCH,
+        )
+    };
     Errno::result(ret).map(drop)
 }
 
