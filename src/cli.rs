@@ -73,6 +73,8 @@ pub enum Command {
     Spec(SpecArgs),
     /// Show the enabled features
     Features,
+    /// Execute new process inside the container
+    Exec(ExecArgs),
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +179,81 @@ pub struct SpecArgs {
     pub rootless: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Path to an AF_UNIX socket which will receive a file descriptor referencing the master end
+    /// of the console's pseudoterminal
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+
+    /// Current working directory in the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// Set environment variables
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
+    /// Additional gids
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+
+    /// Path to the process.json
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+
+    /// Detach from the container's process
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Specify the file to write the process id to
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Set the asm process label for the process commonly used with selinux
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+
+    /// Set the apparmor profile for the process
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+
+    /// Set the no new privileges value for the process
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+
+    /// Add a capability to the bounding set for the process
+    #[arg(short, long, value_name = "CAP")]
+    pub cap: Vec<String>,
+
+    /// Pass N additional file descriptors to the container (stdio + N in total)
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+
+    /// Run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.
+    #[arg(long = "cgroup", value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
+
+    /// Allow exec in a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+
+    /// The container id
+    pub id: String,
+
+    /// The command and its arguments (unless --process is given)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +287,36 @@ mod tests {
                 assert!(k.all);
                 assert_eq!(k.id, "c1");
                 assert_eq!(k.signal.as_deref(), Some("9"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exec_stops_its_own_flags_at_the_command() {
+        let cli = Cli::try_parse_from([
+            "cella",
+            "exec",
+            "-e",
+            "A=1",
+            "--env",
+            "B=2",
+            "-u",
+            "1000:1000",
+            "-t",
+            "c1",
+            "sh",
+            "-c",
+            "ls -l",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Exec(e) => {
+                assert_eq!(e.env, ["A=1", "B=2"]);
+                assert_eq!(e.user.as_deref(), Some("1000:1000"));
+                assert!(e.tty);
+                assert_eq!(e.id, "c1");
+                assert_eq!(e.command, ["sh", "-c", "ls -l"]);
             }
             other => panic!("parsed as {other:?}"),
         }

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
 
 /// The error and its causes in one line, skipping a cause whose text the message before it
 /// already carries (our error types embed their source's text).
-fn error_message(err: &anyhow::Error) -> String {
+pub fn error_message(err: &anyhow::Error) -> String {
     let mut msg = err.to_string();
     let mut last = msg.clone();
     for cause in err.chain().skip(1) {

@@ -178,6 +178,34 @@ pub fn plan(
     Ok(p)
 }
 
+/// Joining a running container (`exec`): every namespace its config lists is entered through
+/// the container process's /proc/PID/ns links (user first), then a fork puts the process into
+/// the pid and time namespaces, which only apply to children.
+pub fn exec_plan(namespaces: &[LinuxNamespace], init_pid: i32) -> NamespacePlan {
+    let mut joins: Vec<Join> = namespaces
+        .iter()
+        .map(|ns| {
+            let (kind, name) = kind_flag(ns.typ());
+            let file = match ns.typ() {
+                LinuxNamespaceType::Mount => "mnt",
+                LinuxNamespaceType::Network => "net",
+                _ => name,
+            };
+            Join {
+                kind,
+                name,
+                path: PathBuf::from(format!("/proc/{init_pid}/ns/{file}")),
+            }
+        })
+        .collect();
+    joins.sort_by_key(|j| join_rank(j.kind));
+    NamespacePlan {
+        joins,
+        fork: true,
+        ..NamespacePlan::default()
+    }
+}
+
 fn format_time_offsets(
     offsets: &std::collections::HashMap<String, LinuxTimeOffset>,
 ) -> Result<String, NamespaceError> {
@@ -337,6 +365,34 @@ mod tests {
             plan(&[ns(Network, Some("rel"))], None, true),
             Err(NamespaceError::RelativePath(..))
         ));
+    }
+
+    #[test]
+    fn exec_joins_what_the_container_has_through_its_init() {
+        let p = exec_plan(
+            &[
+                ns(Pid, None),
+                ns(Mount, None),
+                ns(Network, Some("/n")),
+                ns(User, None),
+            ],
+            42,
+        );
+        let paths: Vec<_> = p
+            .joins
+            .iter()
+            .map(|j| j.path.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/proc/42/ns/user",
+                "/proc/42/ns/pid",
+                "/proc/42/ns/net",
+                "/proc/42/ns/mnt"
+            ]
+        );
+        assert!(p.fork && p.clone_flags.is_empty() && p.unshare_flags.is_empty());
     }
 
     #[test]

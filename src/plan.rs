@@ -120,6 +120,30 @@ impl CapSets {
     }
 }
 
+/// A process to run in a running container (`exec`).
+#[derive(Debug)]
+pub struct ExecPlan {
+    pub ns: NamespacePlan,
+    pub process: ProcessPlan,
+}
+
+/// Plans `process` for the container whose config is `spec` and whose process is `init_pid`.
+pub fn build_exec(
+    spec: &Spec,
+    process: &Process,
+    init_pid: i32,
+    extra_fds: u32,
+) -> Result<ExecPlan, PlanError> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let mut process = plan_process(process, &linux)?;
+    process.extra_fds = extra_fds;
+    Ok(ExecPlan {
+        ns: namespaces::exec_plan(&namespaces, init_pid),
+        process,
+    })
+}
+
 pub struct PlanInput<'a> {
     pub id: &'a str,
     pub bundle: &'a Path,

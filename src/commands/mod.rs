@@ -1,5 +1,6 @@
 //! One handler per subcommand.
 
+mod exec;
 mod foreground;
 mod lifecycle;
 mod query;
@@ -24,5 +25,6 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::List(a) => query::list(root, a).map(|()| 0),
         Command::Spec(a) => query::spec(a).map(|()| 0),
         Command::Features => query::features().map(|()| 0),
+        Command::Exec(a) => exec::exec(root, a),
     }
 }

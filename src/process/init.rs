@@ -19,7 +19,8 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 
 use crate::hooks;
-use crate::plan::{CapSets, Plan, ProcessPlan};
+use crate::namespaces::NamespacePlan;
+use crate::plan::{CapSets, ExecPlan, Plan, ProcessPlan};
 use crate::process::channel::Channel;
 use crate::process::protocol::{ChildError, FromChild, ToChild};
 use crate::rootfs::IdmappedMounts;
@@ -35,23 +36,86 @@ pub struct InitArgs<'a> {
 /// Runs the container process; never returns.
 pub fn run(args: InitArgs<'_>) -> ! {
     let InitArgs { plan, chan, start } = args;
-    // Drop every fd of the runtime's but ours and the log's: the state directory's lock above
-    // all, or `start` and `delete` would wait for us.
-    let keep = [chan.raw_fd(), start.as_raw_fd()]
+    close_runtime_fds(&chan, plan.process.extra_fds, &[start.as_raw_fd()]);
+    let result = setup(plan, &chan, start);
+    report_and_exit(&chan, result)
+}
+
+/// Runs a process exec'd into a running container (`cella exec`); never returns. It joins
+/// the container's namespaces, forks into its pid namespace, and execs; the channel's EOF
+/// tells the runtime the program runs.
+pub fn run_exec(plan: &ExecPlan, chan: Channel) -> ! {
+    close_runtime_fds(&chan, plan.process.extra_fds, &[]);
+    let result = setup_exec(plan, &chan);
+    report_and_exit(&chan, result)
+}
+
+/// Drops every fd of the runtime's but ours and the log's: the state directory's lock above
+/// all, or `start` and `delete` would wait for us.
+fn close_runtime_fds(chan: &Channel, extra_fds: u32, also: &[i32]) {
+    let keep: Vec<_> = [chan.raw_fd()]
         .into_iter()
-        .chain(crate::logging::log_fd());
-    let first = 3 + i32::try_from(plan.process.extra_fds).unwrap_or(0);
-    if let Err(e) = crate::sys::fd::close_from_except(first, &keep.collect::<Vec<_>>()) {
+        .chain(also.iter().copied())
+        .chain(crate::logging::log_fd())
+        .collect();
+    let first = 3 + i32::try_from(extra_fds).unwrap_or(0);
+    if let Err(e) = crate::sys::fd::close_from_except(first, &keep) {
         let _ = chan.send(&FromChild::Error(errno_fail("close inherited fds", e)));
         exit_now(1);
     }
-    let err = match setup(plan, &chan, start) {
+}
+
+fn report_and_exit(chan: &Channel, result: Result<Infallible, ChildError>) -> ! {
+    let err = match result {
         Ok(never) => match never {},
         Err(e) => e,
     };
     // The runtime may be gone; nothing else to tell then.
     let _ = chan.send(&FromChild::Error(err));
     exit_now(1)
+}
+
+fn setup_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, ChildError> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
+    expect(chan, &ToChild::Continue)?;
+    enter_namespaces(&plan.ns, chan)?;
+    let p = &plan.process;
+    let env = env_with_home(p)?;
+    if p.terminal {
+        let (master, name) = crate::tty::setup_in_container(p.console_size)
+            .map_err(|e| fail("set up terminal", e))?;
+        chan.send_with_fds(&FromChild::Console(name), &[master.as_raw_fd()])
+            .map_err(|e| fail("protocol", e))?;
+    }
+    set_process_attributes(p)?;
+    switch_user(p)?;
+    if p.no_new_privs {
+        nix::sys::prctl::set_no_new_privs()
+            .map_err(|e| errno_fail("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
+    }
+    let program = find_program(p)?;
+    prepare_fds_and_signals(p)?;
+    // The runtime is our parent and waits for us: no parent-death signal for the user program.
+    nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
+    let e = nix::unistd::execve(&program, &p.args, &env).unwrap_err();
+    Err(errno_fail(&format!("exec {program:?}"), e))
+}
+
+/// The process's environment, with HOME from the container's /etc/passwd when the config has
+/// none (runc's rule; "/" when the user has no entry).
+fn env_with_home(p: &ProcessPlan) -> Result<Vec<CString>, ChildError> {
+    let mut env = p.env.clone();
+    if !env.iter().any(|e| e.to_bytes().starts_with(b"HOME=")) {
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|pw| passwd_home(&pw, p.uid));
+        env.push(
+            CString::new(format!("HOME={}", home.as_deref().unwrap_or("/")))
+                .map_err(|e| fail("HOME", e))?,
+        );
+    }
+    Ok(env)
 }
 
 fn fail(step: &str, e: impl Display) -> ChildError {
@@ -88,7 +152,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
     expect(chan, &ToChild::Continue)?;
 
     log::debug!("namespaces entered");
-    enter_namespaces(plan, chan)?;
+    enter_namespaces(&plan.ns, chan)?;
     if plan.ns.new_user {
         become_root_in_userns()?;
     }
@@ -142,18 +206,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         chan.send_with_fds(&FromChild::Console(name), &[master.as_raw_fd()])
             .map_err(|e| fail("protocol", e))?;
     }
-    // runc's rule: without HOME in the config, the user's home from the container's
-    // /etc/passwd, or "/".
-    let mut env = p.env.clone();
-    if !env.iter().any(|e| e.to_bytes().starts_with(b"HOME=")) {
-        let home = std::fs::read_to_string("/etc/passwd")
-            .ok()
-            .and_then(|pw| passwd_home(&pw, p.uid));
-        env.push(
-            CString::new(format!("HOME={}", home.as_deref().unwrap_or("/")))
-                .map_err(|e| fail("HOME", e))?,
-        );
-    }
+    let env = env_with_home(p)?;
     if let Some(name) = &plan.keyring {
         // Without keyring support (or in some user namespaces) runc goes on: so do we.
         if let Err(e) = crate::sys::sched::join_session_keyring(name) {
@@ -235,14 +288,14 @@ fn receive_idmapped_mounts(chan: &Channel) -> Result<IdmappedMounts, ChildError>
     }
 }
 
-fn enter_namespaces(plan: &Plan, chan: &Channel) -> Result<(), ChildError> {
-    for join in &plan.ns.joins {
+fn enter_namespaces(ns: &NamespacePlan, chan: &Channel) -> Result<(), ChildError> {
+    for join in &ns.joins {
         let f = std::fs::File::open(&join.path)
             .map_err(|e| fail(&format!("open {} namespace {:?}", join.name, join.path), e))?;
         setns(&f, join.kind)
             .map_err(|e| errno_fail(&format!("join {} namespace {:?}", join.name, join.path), e))?;
     }
-    let flags = plan.ns.unshare_flags;
+    let flags = ns.unshare_flags;
     if !flags.is_empty() {
         unshare(flags).map_err(|e| errno_fail("unshare namespaces", e))?;
         if flags.contains(CloneFlags::CLONE_NEWUSER) {
@@ -251,11 +304,11 @@ fn enter_namespaces(plan: &Plan, chan: &Channel) -> Result<(), ChildError> {
             expect(chan, &ToChild::IdsMapped)?;
         }
     }
-    if let Some(offsets) = &plan.ns.time_offsets {
+    if let Some(offsets) = &ns.time_offsets {
         std::fs::write("/proc/self/timens_offsets", offsets)
             .map_err(|e| fail("write /proc/self/timens_offsets", e))?;
     }
-    if plan.ns.fork {
+    if ns.fork {
         match clone3(CloneFlags::CLONE_PARENT.bits() as u64, None) {
             Err(e) => return Err(errno_fail("fork container process", e)),
             Ok(Forked::Parent(pid)) => {

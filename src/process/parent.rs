@@ -6,7 +6,7 @@ use std::os::unix::net::UnixListener;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::plan::Plan;
+use crate::plan::{ExecPlan, Plan};
 use crate::process::channel::{self, Channel, ChannelError};
 use crate::process::init::{self, InitArgs};
 use crate::process::protocol::{ChildError, FromChild, ToChild};
@@ -83,6 +83,60 @@ pub fn launch(
         send_idmapped_mounts(plan, &chan, child)?;
     }
     drive(plan, &chan, child, events)
+}
+
+/// Clones the process of `cella exec` (straight into the container's cgroup on v2) and sees it
+/// to its execve. Returns its pid once the program runs.
+pub fn launch_exec(
+    plan: &ExecPlan,
+    cgroup: Option<BorrowedFd<'_>>,
+    events: &mut dyn LaunchEvents,
+) -> Result<Pid, LaunchError> {
+    let (chan, child_chan) = channel::pair()?;
+    let child = match clone3(0, cgroup).map_err(LaunchError::Clone)? {
+        Forked::Child => {
+            drop(chan);
+            init::run_exec(plan, child_chan)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(child_chan);
+    events.on_pid(child, false).map_err(LaunchError::Callback)?;
+    chan.send(&ToChild::Continue)?;
+    let mut process = None;
+    loop {
+        let (msg, mut fds) = match chan.recv_with_fds::<FromChild>()? {
+            Some((m, fds)) => (Some(m), fds),
+            None => (None, Vec::new()),
+        };
+        match msg {
+            Some(FromChild::InitPid(pid)) => {
+                let pid = Pid::from_raw(pid);
+                // The forker exits right after telling us; reap it.
+                let _ = waitpid(child, None);
+                process = Some(pid);
+            }
+            Some(FromChild::Console(name)) => {
+                let master = fds.pop().ok_or_else(|| {
+                    LaunchError::Callback("console message without its fd".into())
+                })?;
+                events
+                    .on_console(master, &name)
+                    .map_err(LaunchError::Callback)?;
+            }
+            Some(FromChild::Error(e)) => {
+                if let Some(p) = process {
+                    reap(p);
+                }
+                return Err(LaunchError::Child(e));
+            }
+            Some(other) => return Err(LaunchError::Protocol(other)),
+            // The channel is close-on-exec: EOF means execve succeeded.
+            None => {
+                return process.ok_or_else(|| LaunchError::Died(reap(child)));
+            }
+        }
+    }
 }
 
 fn drive(

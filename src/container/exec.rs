@@ -1,0 +1,184 @@
+//! `exec`: run another process in a running container.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::Process;
+
+use super::{Container, ContainerError, Status};
+use crate::cgroups::{CgroupVersion, Manager};
+use crate::plan::{self, PlanError};
+use crate::process::parent::{self, LaunchError, LaunchEvents};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("cannot exec in a stopped container")]
+    Stopped,
+    #[error("cannot exec in a paused container (use --ignore-paused to override)")]
+    Paused,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("write pid file {path}: {source}")]
+    PidFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub struct ExecRequest {
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    /// `--cgroup [CONTROLLER:]PATH`: an existing sub-cgroup of the container's to join.
+    pub sub_cgroups: Vec<String>,
+}
+
+/// The started process, and the pty master when the caller proxies the terminal.
+pub struct Execed {
+    pub pid: Pid,
+    pub console: Option<OwnedFd>,
+}
+
+pub fn exec(c: &Container, req: &ExecRequest) -> Result<Execed, ExecError> {
+    match c.status() {
+        Status::Stopped => return Err(ExecError::Stopped),
+        Status::Paused if !req.ignore_paused => return Err(ExecError::Paused),
+        _ => {}
+    }
+    let terminal = req.process.terminal().unwrap_or(false);
+    if terminal && req.detach && req.console_socket.is_none() {
+        return Err(ExecError::Invalid(
+            "cannot allocate tty if runc will detach without setting console socket".into(),
+        ));
+    }
+    if !terminal && req.console_socket.is_some() {
+        return Err(ExecError::Invalid(
+            "cannot use console socket if runc will not detach or allocate tty".into(),
+        ));
+    }
+    runtime_spec::validate_process(&req.process).map_err(|e| ExecError::Invalid(e.to_string()))?;
+    let plan = plan::build_exec(
+        &c.record.config,
+        &req.process,
+        c.record.pid,
+        req.preserve_fds,
+    )?;
+    let cgroup = c.cgroup();
+    let subdirs = match &cgroup {
+        Some(cg) => sub_cgroup_dirs(cg, &req.sub_cgroups)?,
+        None => Vec::new(),
+    };
+    // On v2 the process is cloned straight into the container's cgroup; a sub-cgroup is
+    // joined by pid after the clone, as on v1.
+    let cgroup_fd = match &cgroup {
+        Some(cg) if cg.version() == CgroupVersion::V2 && subdirs.is_empty() => cg.open_dir()?,
+        _ => None,
+    };
+    let mut console = None;
+    let mut events = Events {
+        cgroup: cgroup.as_ref(),
+        subdirs: &subdirs,
+        joined: cgroup_fd.is_some(),
+        console_socket: req.console_socket.as_deref(),
+        console: &mut console,
+    };
+    let pid = parent::launch_exec(&plan, cgroup_fd.as_ref().map(AsFd::as_fd), &mut events)?;
+    if let Some(path) = &req.pid_file {
+        super::create::write_pid_file(path, pid).map_err(|source| ExecError::PidFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(Execed { pid, console })
+}
+
+/// The directories of `--cgroup` values: `PATH` below the container's cgroup in every
+/// hierarchy, or `CONTROLLER:PATH` in one (v1).
+fn sub_cgroup_dirs(cg: &Manager, values: &[String]) -> Result<Vec<PathBuf>, ExecError> {
+    let mut dirs = Vec::new();
+    for v in values {
+        let (controller, sub) = match v.split_once(':') {
+            Some((c, p)) => (Some(c), p),
+            None => (None, v.as_str()),
+        };
+        let sub = Path::new(sub.trim_start_matches('/'));
+        if sub
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(ExecError::Invalid(format!(
+                "invalid --cgroup {v:?}: must be below the container's cgroup"
+            )));
+        }
+        let bases = match controller {
+            Some(ctrl) => vec![cg.controller_dir(ctrl).ok_or_else(|| {
+                ExecError::Invalid(format!("invalid --cgroup {v:?}: no controller {ctrl}"))
+            })?],
+            None => cg.leaf_dirs(),
+        };
+        for base in bases {
+            let dir = base.join(sub);
+            if !dir.is_dir() {
+                return Err(ExecError::Invalid(format!(
+                    "invalid --cgroup {v:?}: {} does not exist",
+                    dir.display()
+                )));
+            }
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
+}
+
+struct Events<'a> {
+    cgroup: Option<&'a Manager>,
+    subdirs: &'a [PathBuf],
+    /// Already in the cgroup through CLONE_INTO_CGROUP.
+    joined: bool,
+    console_socket: Option<&'a Path>,
+    console: &'a mut Option<OwnedFd>,
+}
+
+impl LaunchEvents for Events<'_> {
+    fn on_pid(&mut self, pid: Pid, _is_init: bool) -> Result<(), String> {
+        if !self.joined {
+            if let Some(cg) = self.cgroup {
+                cg.add_process(pid.as_raw()).map_err(|e| e.to_string())?;
+            }
+        }
+        for dir in self.subdirs {
+            let procs = dir.join("cgroup.procs");
+            std::fs::write(&procs, pid.as_raw().to_string())
+                .map_err(|e| format!("write {}: {e}", procs.display()))?;
+        }
+        Ok(())
+    }
+
+    fn run_create_hooks(&mut self, _init: Pid) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn on_console(&mut self, master: OwnedFd, name: &str) -> Result<(), String> {
+        match self.console_socket {
+            Some(path) => {
+                crate::tty::send_to_console_socket(path, &master, name).map_err(|e| e.to_string())
+            }
+            None => {
+                *self.console = Some(master);
+                Ok(())
+            }
+        }
+    }
+}
