@@ -74,7 +74,7 @@ pub enum Command {
     /// Show the enabled features
     Features,
     /// Execute new process inside the container
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
 }
 
 #[derive(Debug, Args)]
