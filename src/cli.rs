@@ -94,6 +94,10 @@ pub struct CreateArgs {
     #[arg(long = "console-socket", value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
 
+    /// Path to an AF_UNIX socket which will receive a pidfd of the process
+    #[arg(long = "pidfd-socket", value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
+
     /// Specify the file to write the process id to
     #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
@@ -185,6 +189,10 @@ pub struct ExecArgs {
     /// of the console's pseudoterminal
     #[arg(long = "console-socket", value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
+
+    /// Path to an AF_UNIX socket which will receive a pidfd of the process
+    #[arg(long = "pidfd-socket", value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
 
     /// Current working directory in the container
     #[arg(long, value_name = "DIR")]

@@ -2,7 +2,6 @@
 //! /dev/console, and handing the master to a console socket as runc does.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -108,24 +107,15 @@ fn mount_console(slave: &OwnedFd) -> Result<(), TtyError> {
 /// Sends the pty master to the console socket at `path`: one SCM_RIGHTS message carrying
 /// exactly one fd, with the pty's name as payload (what containerd and conmon expect).
 pub fn send_to_console_socket(path: &Path, master: &OwnedFd, name: &str) -> Result<(), TtyError> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let sock = UnixStream::connect(path).map_err(|source| TtyError::Connect {
-        path: path.to_owned(),
-        source,
-    })?;
-    let fds = [master.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map(drop)
-    .map_err(|source| TtyError::Send {
-        path: path.to_owned(),
-        source,
+    crate::process::channel::send_fd_to(path, master.as_fd(), name).map_err(|e| match e {
+        crate::process::channel::SendFdError::Connect(source) => TtyError::Connect {
+            path: path.to_owned(),
+            source,
+        },
+        crate::process::channel::SendFdError::Send(source) => TtyError::Send {
+            path: path.to_owned(),
+            source,
+        },
     })
 }
 

@@ -37,6 +37,10 @@ fn run(root: &Path, a: &ExecArgs) -> anyhow::Result<u8> {
             .pid_file
             .as_ref()
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        pidfd_socket: a
+            .pidfd_socket
+            .as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         detach: a.detach,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,

@@ -28,6 +28,7 @@ pub fn create_request<'a>(
         bundle,
         pid_file: a.pid_file.as_ref().map(absolute),
         console_socket: a.console_socket.as_ref().map(absolute),
+        pidfd_socket: a.pidfd_socket.as_ref().map(absolute),
         detached,
         opts: CreateOptions {
             no_pivot: a.no_pivot,

@@ -36,6 +36,18 @@ pub enum CreateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("send pidfd to {path}: {reason}")]
+    Pidfd { path: PathBuf, reason: String },
+}
+
+/// Sends a pidfd of `pid` to the socket at `path` (runc's --pidfd-socket).
+pub fn send_pidfd(path: &Path, pid: Pid) -> Result<(), CreateError> {
+    let err = |reason: String| CreateError::Pidfd {
+        path: path.to_owned(),
+        reason,
+    };
+    let fd = crate::sys::fd::pidfd_open(pid).map_err(|e| err(e.to_string()))?;
+    crate::process::channel::send_fd_to(path, fd.as_fd(), "pidfd").map_err(|e| err(e.to_string()))
 }
 
 pub struct CreateRequest<'a> {
@@ -44,6 +56,8 @@ pub struct CreateRequest<'a> {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// Receives a pidfd of the container process once it is created.
+    pub pidfd_socket: Option<PathBuf>,
     /// The runtime will not stay to proxy a terminal (`create`, `run -d`).
     pub detached: bool,
     pub opts: CreateOptions,
@@ -126,6 +140,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
             resources: &resources,
             pid_file: req.pid_file.as_deref(),
             console_socket: req.console_socket.as_deref(),
+            pidfd_socket: req.pidfd_socket.as_deref(),
         },
         &mut record,
         &mut cgroup,
@@ -185,6 +200,7 @@ struct Launch<'a> {
     resources: &'a [CgroupWrite],
     pid_file: Option<&'a Path>,
     console_socket: Option<&'a Path>,
+    pidfd_socket: Option<&'a Path>,
 }
 
 fn launch(
@@ -199,6 +215,7 @@ fn launch(
         resources,
         pid_file,
         console_socket,
+        pidfd_socket,
     } = *l;
     super::write_record(dir, record)?;
     cgroup.create()?;
@@ -229,6 +246,9 @@ fn launch(
     log::debug!("container process {init} is ready");
     record.status = Status::Created;
     super::write_record(dir, record)?;
+    if let Some(path) = pidfd_socket {
+        send_pidfd(path, init)?;
+    }
     if let Some(path) = pid_file {
         write_pid_file(path, init).map_err(|source| CreateError::PidFile {
             path: path.to_owned(),

@@ -38,6 +38,7 @@ pub struct ExecRequest {
     pub process: Process,
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
+    pub pidfd_socket: Option<PathBuf>,
     pub detach: bool,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
@@ -95,6 +96,9 @@ pub fn exec(c: &Container, req: &ExecRequest) -> Result<Execed, ExecError> {
         console: &mut console,
     };
     let pid = parent::launch_exec(&plan, cgroup_fd.as_ref().map(AsFd::as_fd), &mut events)?;
+    if let Some(path) = &req.pidfd_socket {
+        super::create::send_pidfd(path, pid).map_err(|e| ExecError::Invalid(e.to_string()))?;
+    }
     if let Some(path) = &req.pid_file {
         super::create::write_pid_file(path, pid).map_err(|source| ExecError::PidFile {
             path: path.clone(),

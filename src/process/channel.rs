@@ -162,6 +162,37 @@ impl Channel {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SendFdError {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("sendmsg: {0}")]
+    Send(Errno),
+}
+
+/// Connects to the AF_UNIX socket at `path` and sends `fd` in one SCM_RIGHTS message with
+/// `payload` (console sockets, pidfd sockets).
+pub fn send_fd_to(
+    path: &std::path::Path,
+    fd: std::os::fd::BorrowedFd<'_>,
+    payload: &str,
+) -> Result<(), SendFdError> {
+    use nix::sys::socket::{sendmsg, ControlMessage};
+    use std::os::fd::AsRawFd;
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(SendFdError::Connect)?;
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(payload.as_bytes())];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+    .map_err(SendFdError::Send)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
