@@ -244,3 +244,27 @@ fn init_killed_from_outside_is_stopped_and_deleted_without_force() {
         assert_clean(&b);
     }
 }
+
+/// Without AppArmor or SELinux on the host, a profile or label in the config is refused, not
+/// silently dropped (runc refuses both too), and nothing is left behind.
+#[test]
+fn lsm_settings_without_the_lsm_are_refused() {
+    let Some(rt) = setup() else { return };
+    let apparmor_on = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
+    let selinux_on = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    if apparmor_on || selinux_on {
+        eprintln!("SKIPPED: this host has an LSM enabled");
+        return;
+    }
+    let mut b = Bundle::new(&rt, &["true"]);
+    b.edit(|c| c["process"]["apparmorProfile"] = "cella-test-profile".into());
+    b.run().failed().says("apparmor");
+    assert_clean(&b);
+    let mut b = Bundle::new(&rt, &["true"]);
+    b.edit(|c| c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into());
+    b.run()
+        .failed()
+        .says("selinux label is specified in config, but selinux is disabled");
+    assert_clean(&b);
+}
