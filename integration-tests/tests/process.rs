@@ -395,3 +395,13 @@ fn session_keyring_is_named_after_the_id_unless_no_new_keyring() {
     shared.delete_force().ok();
     shared.assert_no_leftovers();
 }
+
+#[test]
+fn a_missing_cwd_is_created_inside_the_rootfs() {
+    let Some(rt) = setup() else { return };
+    let mut b = Bundle::new(&rt, &["/probe.sh"]);
+    b.edit(|c| c["process"]["cwd"] = "/not/there/yet".into());
+    let out = run_script(&b, "echo cwd=$(pwd)");
+    assert_eq!(value(&out, "cwd"), "/not/there/yet");
+    assert!(b.rootfs().join("not/there/yet").is_dir());
+}

@@ -215,6 +215,9 @@ impl RootfsPlan {
         if let Some(dev) = &self.dev {
             devices::setup_dev(&root, dev)?;
         }
+        if let Some(cwd) = &self.cwd {
+            mounts::mkdir_all(&root, cwd)?;
+        }
         Ok(())
     }
 

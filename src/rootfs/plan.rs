@@ -39,6 +39,11 @@ pub fn plan(spec: &Spec, rootfs: &Path, opts: RootfsOptions) -> Result<RootfsPla
             .and_then(|r| r.readonly())
             .unwrap_or(false),
         readonly_remounts: Vec::new(),
+        cwd: spec
+            .process()
+            .as_ref()
+            .map(|p| p.cwd().clone())
+            .filter(|c| c.is_absolute() && c != Path::new("/")),
     };
     for mount in spec.mounts().iter().flatten() {
         let entry = plan_mount(mount, &opts)?;

@@ -62,6 +62,8 @@ pub struct RootfsPlan {
     /// tmpfs mounts and /dev with `ro`: mounted writable (we still create files in them) and
     /// made read-only in `finalize`.
     pub readonly_remounts: Vec<PathBuf>,
+    /// process.cwd, made (inside the rootfs) when missing, as runc does.
+    pub cwd: Option<PathBuf>,
 }
 
 /// One entry of `mounts`, in spec order.
