@@ -119,6 +119,43 @@ pub fn send_to_console_socket(path: &Path, master: &OwnedFd, name: &str) -> Resu
     })
 }
 
+/// runc's rules for terminals: a detached process with a terminal needs a console socket
+/// (nobody else would hold the master), and a console socket needs a terminal.
+pub fn check_console_rules(
+    terminal: bool,
+    detached: bool,
+    console_socket: bool,
+) -> Result<(), String> {
+    if terminal && detached && !console_socket {
+        return Err(
+            "cannot allocate tty if runc will detach without setting console socket".into(),
+        );
+    }
+    if !terminal && console_socket {
+        return Err("cannot use console socket if runc will not detach or allocate tty".into());
+    }
+    Ok(())
+}
+
+/// Where a new process's pty master goes: to the console socket, or kept for the runtime to
+/// proxy (`run` and `exec` in the foreground).
+pub struct ConsoleSink<'a> {
+    pub socket: Option<&'a Path>,
+    pub kept: &'a mut Option<OwnedFd>,
+}
+
+impl ConsoleSink<'_> {
+    pub fn take(&mut self, master: OwnedFd, name: &str) -> Result<(), String> {
+        match self.socket {
+            Some(path) => send_to_console_socket(path, &master, name).map_err(|e| e.to_string()),
+            None => {
+                *self.kept = Some(master);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The caller's terminal in raw mode until dropped (for `run` proxying a container's pty).
 pub struct RawMode {
     fd: RawFd,

@@ -69,8 +69,6 @@ pub struct Created {
     pub console: Option<std::os::fd::OwnedFd>,
 }
 
-/// runc's rules for terminals: a detached process with a terminal needs a console socket, and
-/// a console socket needs a terminal.
 fn check_terminal(
     spec: &oci_spec::runtime::Spec,
     req: &CreateRequest<'_>,
@@ -80,17 +78,8 @@ fn check_terminal(
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if terminal && req.detached && req.console_socket.is_none() {
-        return Err(CreateError::Config(
-            "cannot allocate tty if runc will detach without setting console socket".into(),
-        ));
-    }
-    if !terminal && req.console_socket.is_some() {
-        return Err(CreateError::Config(
-            "cannot use console socket if runc will not detach or allocate tty".into(),
-        ));
-    }
-    Ok(())
+    crate::tty::check_console_rules(terminal, req.detached, req.console_socket.is_some())
+        .map_err(CreateError::Config)
 }
 
 /// Creates the container; on any failure nothing is left: no state dir, process or cgroup.
@@ -232,8 +221,10 @@ fn launch(
         dir,
         record,
         cgroup,
-        console_socket,
-        console,
+        console: crate::tty::ConsoleSink {
+            socket: console_socket,
+            kept: console,
+        },
     };
     let init = parent::launch(
         plan,
@@ -263,8 +254,7 @@ struct Events<'a> {
     dir: &'a Path,
     record: &'a mut Record,
     cgroup: &'a Manager,
-    console_socket: Option<&'a Path>,
-    console: &'a mut Option<std::os::fd::OwnedFd>,
+    console: crate::tty::ConsoleSink<'a>,
 }
 
 impl LaunchEvents for Events<'_> {
@@ -284,15 +274,7 @@ impl LaunchEvents for Events<'_> {
     }
 
     fn on_console(&mut self, master: std::os::fd::OwnedFd, name: &str) -> Result<(), String> {
-        match self.console_socket {
-            Some(path) => {
-                crate::tty::send_to_console_socket(path, &master, name).map_err(|e| e.to_string())
-            }
-            None => {
-                *self.console = Some(master);
-                Ok(())
-            }
-        }
+        self.console.take(master, name)
     }
 
     fn run_create_hooks(&mut self, init: Pid) -> Result<(), String> {

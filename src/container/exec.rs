@@ -59,16 +59,8 @@ pub fn exec(c: &Container, req: &ExecRequest) -> Result<Execed, ExecError> {
         _ => {}
     }
     let terminal = req.process.terminal().unwrap_or(false);
-    if terminal && req.detach && req.console_socket.is_none() {
-        return Err(ExecError::Invalid(
-            "cannot allocate tty if runc will detach without setting console socket".into(),
-        ));
-    }
-    if !terminal && req.console_socket.is_some() {
-        return Err(ExecError::Invalid(
-            "cannot use console socket if runc will not detach or allocate tty".into(),
-        ));
-    }
+    crate::tty::check_console_rules(terminal, req.detach, req.console_socket.is_some())
+        .map_err(ExecError::Invalid)?;
     runtime_spec::validate_process(&req.process).map_err(|e| ExecError::Invalid(e.to_string()))?;
     let plan = plan::build_exec(
         &c.record.config,
@@ -92,8 +84,10 @@ pub fn exec(c: &Container, req: &ExecRequest) -> Result<Execed, ExecError> {
         cgroup: cgroup.as_ref(),
         subdirs: &subdirs,
         joined: cgroup_fd.is_some(),
-        console_socket: req.console_socket.as_deref(),
-        console: &mut console,
+        console: crate::tty::ConsoleSink {
+            socket: req.console_socket.as_deref(),
+            kept: &mut console,
+        },
     };
     let pid = parent::launch_exec(&plan, cgroup_fd.as_ref().map(AsFd::as_fd), &mut events)?;
     if let Some(path) = &req.pidfd_socket {
@@ -151,8 +145,7 @@ struct Events<'a> {
     subdirs: &'a [PathBuf],
     /// Already in the cgroup through CLONE_INTO_CGROUP.
     joined: bool,
-    console_socket: Option<&'a Path>,
-    console: &'a mut Option<OwnedFd>,
+    console: crate::tty::ConsoleSink<'a>,
 }
 
 impl LaunchEvents for Events<'_> {
@@ -175,14 +168,6 @@ impl LaunchEvents for Events<'_> {
     }
 
     fn on_console(&mut self, master: OwnedFd, name: &str) -> Result<(), String> {
-        match self.console_socket {
-            Some(path) => {
-                crate::tty::send_to_console_socket(path, &master, name).map_err(|e| e.to_string())
-            }
-            None => {
-                *self.console = Some(master);
-                Ok(())
-            }
-        }
+        self.console.take(master, name)
     }
 }

@@ -80,14 +80,24 @@ fn setup_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, ChildError>
         .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     expect(chan, &ToChild::Continue)?;
     enter_namespaces(&plan.ns, chan)?;
-    let p = &plan.process;
-    let env = env_with_home(p)?;
+    let (program, env) = prepare_process(&plan.process, chan)?;
+    // The runtime is our parent and waits for us: no parent-death signal for the user program.
+    nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
+    let e = nix::unistd::execve(&program, &plan.process.args, &env).unwrap_err();
+    Err(errno_fail(&format!("exec {program:?}"), e))
+}
+
+/// The steps every process takes before execve, init or exec'd: its terminal, attributes,
+/// user and capabilities, no_new_privs, the program looked up, fds and signals cleaned.
+/// Returns the program and the environment to exec with.
+fn prepare_process(p: &ProcessPlan, chan: &Channel) -> Result<(CString, Vec<CString>), ChildError> {
     if p.terminal {
         let (master, name) = crate::tty::setup_in_container(p.console_size)
             .map_err(|e| fail("set up terminal", e))?;
         chan.send_with_fds(&FromChild::Console(name), &[master.as_raw_fd()])
             .map_err(|e| fail("protocol", e))?;
     }
+    let env = env_with_home(p)?;
     set_process_attributes(p)?;
     switch_user(p)?;
     if p.no_new_privs {
@@ -96,10 +106,7 @@ fn setup_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, ChildError>
     }
     let program = find_program(p)?;
     prepare_fds_and_signals(p)?;
-    // The runtime is our parent and waits for us: no parent-death signal for the user program.
-    nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
-    let e = nix::unistd::execve(&program, &p.args, &env).unwrap_err();
-    Err(errno_fail(&format!("exec {program:?}"), e))
+    Ok((program, env))
 }
 
 /// The process's environment, with HOME from the container's /etc/passwd when the config has
@@ -200,13 +207,6 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         .map_err(|e| fail("finalize rootfs", e))?;
 
     let p = &plan.process;
-    if p.terminal {
-        let (master, name) = crate::tty::setup_in_container(p.console_size)
-            .map_err(|e| fail("set up terminal", e))?;
-        chan.send_with_fds(&FromChild::Console(name), &[master.as_raw_fd()])
-            .map_err(|e| fail("protocol", e))?;
-    }
-    let env = env_with_home(p)?;
     if let Some(name) = &plan.keyring {
         // Without keyring support (or in some user namespaces) runc goes on: so do we.
         if let Err(e) = crate::sys::sched::join_session_keyring(name) {
@@ -215,14 +215,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
             }
         }
     }
-    set_process_attributes(p)?;
-    switch_user(p)?;
-    if p.no_new_privs {
-        nix::sys::prctl::set_no_new_privs()
-            .map_err(|e| errno_fail("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
-    }
-    let program = find_program(p)?;
-    prepare_fds_and_signals(p)?;
+    let (program, env) = prepare_process(p, chan)?;
 
     // From here the runtime may exit, and we must outlive it.
     nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;

@@ -105,24 +105,12 @@ pub fn launch_exec(
     chan.send(&ToChild::Continue)?;
     let mut process = None;
     loop {
-        let (msg, mut fds) = match chan.recv_with_fds::<FromChild>()? {
-            Some((m, fds)) => (Some(m), fds),
-            None => (None, Vec::new()),
-        };
-        match msg {
+        match next(&chan, events)? {
             Some(FromChild::InitPid(pid)) => {
                 let pid = Pid::from_raw(pid);
                 // The forker exits right after telling us; reap it.
                 let _ = waitpid(child, None);
                 process = Some(pid);
-            }
-            Some(FromChild::Console(name)) => {
-                let master = fds.pop().ok_or_else(|| {
-                    LaunchError::Callback("console message without its fd".into())
-                })?;
-                events
-                    .on_console(master, &name)
-                    .map_err(LaunchError::Callback)?;
             }
             Some(FromChild::Error(e)) => {
                 if let Some(p) = process {
@@ -139,6 +127,24 @@ pub fn launch_exec(
     }
 }
 
+/// The next message from the child; a pty master on the way is handed to `events` here.
+fn next(chan: &Channel, events: &mut dyn LaunchEvents) -> Result<Option<FromChild>, LaunchError> {
+    loop {
+        match chan.recv_with_fds::<FromChild>()? {
+            Some((FromChild::Console(name), mut fds)) => {
+                let master = fds.pop().ok_or_else(|| {
+                    LaunchError::Callback("console message without its fd".into())
+                })?;
+                events
+                    .on_console(master, &name)
+                    .map_err(LaunchError::Callback)?;
+            }
+            Some((msg, _)) => return Ok(Some(msg)),
+            None => return Ok(None),
+        }
+    }
+}
+
 fn drive(
     plan: &Plan,
     chan: &Channel,
@@ -147,19 +153,7 @@ fn drive(
 ) -> Result<Pid, LaunchError> {
     let mut init = child;
     loop {
-        let (msg, mut fds) = match chan.recv_with_fds::<FromChild>()? {
-            Some((m, fds)) => (Some(m), fds),
-            None => (None, Vec::new()),
-        };
-        match msg {
-            Some(FromChild::Console(name)) => {
-                let master = fds.pop().ok_or_else(|| {
-                    LaunchError::Callback("console message without its fd".into())
-                })?;
-                events
-                    .on_console(master, &name)
-                    .map_err(LaunchError::Callback)?;
-            }
+        match next(chan, events)? {
             Some(FromChild::MapIds) if plan.ns.fork => {
                 write_id_maps(plan, child)?;
                 chan.send(&ToChild::IdsMapped)?;
