@@ -11,6 +11,7 @@
 //! Dropping a [`Bundle`] force-deletes its container and removes the temporary directories.
 
 mod bundle;
+mod console;
 mod holder;
 mod hooks;
 mod hostdir;
@@ -21,6 +22,7 @@ mod requires;
 mod runtime;
 
 pub use bundle::{base_config, Bundle, DEFAULT_CAPS};
+pub use console::{read_pty_until, ConsoleMessage, ConsoleSocket};
 pub use holder::Holder;
 pub use hooks::HookRecorder;
 pub use hostdir::HostDir;

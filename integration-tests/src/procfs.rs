@@ -82,23 +82,62 @@ pub fn cgroup_dir(pid: i32, controller: &str) -> Option<std::path::PathBuf> {
     v1_cgroup_dir(&cgroups, &mountinfo, controller)
 }
 
-fn v1_cgroup_dir(cgroups: &str, mountinfo: &str, controller: &str) -> Option<std::path::PathBuf> {
-    let path = cgroups.lines().find_map(|l| {
-        let mut f = l.splitn(3, ':');
-        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-        ctrls.split(',').any(|c| c == controller).then_some(path)
-    })?;
+/// Every cgroup directory of `pid` on the host, one per hierarchy: (the controllers as
+/// /proc/PID/cgroup names them, "" for the cgroup v2 hierarchy; the directory).
+pub fn cgroup_dirs(pid: i32) -> Vec<(String, std::path::PathBuf)> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    all_cgroup_dirs(&cgroups, &mountinfo)
+}
+
+fn all_cgroup_dirs(cgroups: &str, mountinfo: &str) -> Vec<(String, std::path::PathBuf)> {
+    cgroups
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            let dir = if ctrls.is_empty() {
+                mount_point_of(mountinfo, path, |fstype, _| fstype == "cgroup2")
+            } else {
+                let first = ctrls.split(',').next()?;
+                mount_point_of(mountinfo, path, |fstype, opts| {
+                    fstype == "cgroup" && opts.split(',').any(|o| o == first)
+                })
+            };
+            Some((ctrls.to_string(), dir?))
+        })
+        .collect()
+}
+
+/// `path` (a cgroup path from /proc/PID/cgroup) under the first mount of `mountinfo` that
+/// `is_hierarchy(fstype, super options)` accepts, less the mount's own root.
+fn mount_point_of(
+    mountinfo: &str,
+    path: &str,
+    is_hierarchy: impl Fn(&str, &str) -> bool,
+) -> Option<std::path::PathBuf> {
     mountinfo.lines().find_map(|l| {
         let (mount, sup) = l.split_once(" - ")?;
         let mut sup = sup.split(' ');
         let (fstype, _, opts) = (sup.next()?, sup.next()?, sup.next()?);
-        if fstype != "cgroup" || !opts.split(',').any(|o| o == controller) {
+        if !is_hierarchy(fstype, opts) {
             return None;
         }
         let f: Vec<&str> = mount.split(' ').collect();
         let (root, point) = (*f.get(3)?, *f.get(4)?);
         let rel = path.strip_prefix(root)?.trim_start_matches('/');
         Some(std::path::Path::new(point).join(rel))
+    })
+}
+
+fn v1_cgroup_dir(cgroups: &str, mountinfo: &str, controller: &str) -> Option<std::path::PathBuf> {
+    let path = cgroups.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        ctrls.split(',').any(|c| c == controller).then_some(path)
+    })?;
+    mount_point_of(mountinfo, path, |fstype, opts| {
+        fstype == "cgroup" && opts.split(',').any(|o| o == controller)
     })
 }
 
@@ -129,6 +168,17 @@ mod tests {
         assert_eq!(dir("cpuacct"), Some("/sys/fs/cgroup/cpu,cpuacct/c1".into()));
         assert_eq!(dir("memory"), Some("/sys/fs/cgroup/memory/c1".into()));
         assert_eq!(dir("pids"), None);
+        assert_eq!(
+            all_cgroup_dirs(cgroups, mountinfo),
+            [
+                ("memory".to_string(), "/sys/fs/cgroup/memory/c1".into()),
+                (
+                    "cpu,cpuacct".to_string(),
+                    "/sys/fs/cgroup/cpu,cpuacct/c1".into()
+                ),
+                (String::new(), "/sys/fs/cgroup/unified/c1".into()),
+            ]
+        );
     }
 
     #[test]

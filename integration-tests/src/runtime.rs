@@ -105,6 +105,16 @@ impl Runtime {
         })
     }
 
+    /// Whether the runtime has the subcommand `name` (`<bin> NAME --help` succeeds), for
+    /// tests of commands a runtime may not have yet.
+    pub fn supports(&self, name: &str) -> bool {
+        let out = Command::new(&self.bin)
+            .args([name, "--help"])
+            .stdin(Stdio::null())
+            .output();
+        out.is_ok_and(|o| o.status.success())
+    }
+
     /// A call of the runtime with `--root R` first, then `args` (which may start with more
     /// global flags such as `--log`), as containerd calls runc.
     pub fn call<S: AsRef<OsStr>>(&self, args: &[S]) -> Call {
