@@ -309,7 +309,7 @@ fn plan_process(p: &Process, linux: &oci_spec::runtime::Linux) -> Result<Process
     if args.is_empty() {
         return Err(PlanError::NoArgs);
     }
-    let env = p.env().clone().unwrap_or_default();
+    let env = dedup_env(p.env().as_deref().unwrap_or_default());
     let path_var = env
         .iter()
         .rev()
@@ -363,6 +363,23 @@ fn plan_process(p: &Process, linux: &oci_spec::runtime::Linux) -> Result<Process
             )
         }),
     })
+}
+
+/// One entry per variable, as runc makes it: the last value wins, in the first one's place
+/// (a program's getenv finds the first match, so a later override must not come second).
+fn dedup_env(env: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for kv in env {
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+        match out
+            .iter_mut()
+            .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
+        {
+            Some(slot) => slot.clone_from(kv),
+            None => out.push(kv.clone()),
+        }
+    }
+    out
 }
 
 /// The kernel's resource number for an OCI rlimit type.
@@ -467,5 +484,18 @@ fn sched_attr(s: &oci_spec::runtime::Scheduler) -> SchedAttr {
         sched_deadline: s.deadline().unwrap_or(0),
         sched_period: s.period().unwrap_or(0),
         ..SchedAttr::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dedup_env;
+
+    #[test]
+    fn env_keeps_the_last_value_in_the_first_place() {
+        let env: Vec<String> = ["TERM=xterm", "A=1", "TERM=dumb", "A=2", "B"]
+            .map(String::from)
+            .into();
+        assert_eq!(dedup_env(&env), ["TERM=dumb", "A=2", "B"]);
     }
 }

@@ -120,7 +120,8 @@ pub fn send_to_console_socket(path: &Path, master: &OwnedFd, name: &str) -> Resu
 }
 
 /// runc's rules for terminals: a detached process with a terminal needs a console socket
-/// (nobody else would hold the master), and a console socket needs a terminal.
+/// (nobody else would hold the master), and a console socket needs a detached process with a
+/// terminal.
 pub fn check_console_rules(
     terminal: bool,
     detached: bool,
@@ -131,7 +132,9 @@ pub fn check_console_rules(
             "cannot allocate tty if runc will detach without setting console socket".into(),
         );
     }
-    if !terminal && console_socket {
+    // The socket only makes sense when nobody else holds the master: a detached process
+    // with a terminal.
+    if console_socket && !(terminal && detached) {
         return Err("cannot use console socket if runc will not detach or allocate tty".into());
     }
     Ok(())
@@ -186,5 +189,32 @@ impl Drop for RawMode {
 pub fn copy_winsize(from: RawFd, to: RawFd) {
     if let Ok(ws) = systty::get_winsize(from) {
         let _ = systty::set_winsize(to, ws.ws_row, ws.ws_col);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_console_rules;
+
+    #[test]
+    fn console_rules_follow_runc() {
+        // (terminal, detached, socket) -> ok?
+        let cases = [
+            ((true, true, true), true),
+            ((true, true, false), false),
+            ((true, false, false), true),
+            ((true, false, true), false),
+            ((false, true, true), false),
+            ((false, false, true), false),
+            ((false, true, false), true),
+            ((false, false, false), true),
+        ];
+        for ((t, d, s), ok) in cases {
+            assert_eq!(
+                check_console_rules(t, d, s).is_ok(),
+                ok,
+                "terminal={t} detached={d} socket={s}"
+            );
+        }
     }
 }
