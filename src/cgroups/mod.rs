@@ -38,6 +38,7 @@ mod mountinfo;
 mod oom;
 mod path;
 mod resources;
+mod restore;
 pub mod stats;
 
 #[cfg(test)]

@@ -252,12 +252,31 @@ fn os_error(e: &CgroupError) -> Option<i32> {
 
 /// Applies in order, with runc's two special cases: a shorter v1 CFS period can be refused
 /// (EINVAL) until the new quota is in, so it is retried after the quota; a memory limit
-/// below the usage (EBUSY) is reported with the usage.
+/// below the usage (EBUSY) is reported with the usage. When a write fails, the files already
+/// written get their previous values back.
 fn apply_writes(cg: &Manager, writes: &[CgroupWrite]) -> Result<(), UpdateError> {
+    let mut undo = Vec::new();
+    let result = apply_recording(cg, writes, &mut undo);
+    if result.is_err() {
+        for w in undo.iter().rev() {
+            if let Err(e) = cg.apply(std::slice::from_ref(w)) {
+                log::warn!("setting back cgroup configs failed: {e}; the recorded resources and the cgroup may differ");
+            }
+        }
+    }
+    result
+}
+
+fn apply_recording(
+    cg: &Manager,
+    writes: &[CgroupWrite],
+    undo: &mut Vec<CgroupWrite>,
+) -> Result<(), UpdateError> {
     let mut period_again = None;
     for (i, w) in writes.iter().enumerate() {
+        let before = cg.undo_write(w);
         match cg.apply(std::slice::from_ref(w)) {
-            Ok(()) => {}
+            Ok(()) => undo.extend(before),
             Err(e)
                 if w.file == "cpu.cfs_period_us"
                     && os_error(&e) == Some(libc::EINVAL)
@@ -272,7 +291,9 @@ fn apply_writes(cg: &Manager, writes: &[CgroupWrite]) -> Result<(), UpdateError>
         }
         if w.file == "cpu.cfs_quota_us" {
             if let Some(p) = period_again.take() {
+                let before = cg.undo_write(p);
                 cg.apply(std::slice::from_ref(p))?;
+                undo.extend(before);
             }
         }
     }

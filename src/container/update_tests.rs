@@ -211,3 +211,31 @@ fn missing_control_file_fails_naming_it() {
     assert!(err.to_string().contains("pids.max"), "{err}");
     assert!(!m.controller_dir("pids").unwrap().join("pids.max").exists());
 }
+
+#[test]
+fn a_failed_write_puts_back_the_ones_before_it() {
+    let host = FakeHost::hybrid();
+    let mut m = host.manager(Some("/ctr"), "c");
+    m.create().unwrap();
+    let pids = m.controller_dir("pids").unwrap();
+    put(&pids, "pids.max", "max");
+    let cpu = m.controller_dir("cpu").unwrap();
+    put(&cpu, "cpu.shares", "1024");
+    // memory.limit_in_bytes is missing, so the memory write fails; put after cpu.shares, it
+    // must leave cpu.shares back at 1024 and pids.max never written.
+    let delta = resources(json!({
+        "cpu": {"shares": 512},
+        "memory": {"limit": 1048576},
+        "pids": {"limit": 5}
+    }));
+    let writes = plan_resources(&delta, CgroupVersion::V1).unwrap().writes;
+    assert_eq!(
+        files(&writes),
+        ["memory.limit_in_bytes", "cpu.shares", "pids.max"]
+    );
+    let writes = vec![writes[1].clone(), writes[0].clone(), writes[2].clone()];
+    let err = apply_writes(&m, &writes).unwrap_err();
+    assert!(err.to_string().contains("memory.limit_in_bytes"), "{err}");
+    assert_eq!(get(&cpu, "cpu.shares"), "1024");
+    assert_eq!(get(&pids, "pids.max"), "max");
+}
