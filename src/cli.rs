@@ -75,6 +75,16 @@ pub enum Command {
     Features,
     /// Execute new process inside the container
     Exec(Box<ExecArgs>),
+    /// ps displays the processes running inside a container
+    Ps(PsArgs),
+    /// pause suspends all processes inside the container
+    Pause(IdArgs),
+    /// resume resumes all processes that have been previously paused
+    Resume(IdArgs),
+    /// update container resource constraints
+    Update(Box<UpdateArgs>),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(EventsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +270,133 @@ pub struct ExecArgs {
     /// The command and its arguments (unless --process is given)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PsFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// select one of: table or json
+    #[arg(short, long, value_enum, default_value_t = PsFormat::Table)]
+    pub format: PsFormat,
+
+    /// The container id
+    pub id: String,
+
+    /// Options for ps(1) (default: -ef); everything after the id goes to ps as is
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PS_ARGS"
+    )]
+    pub ps_args: Vec<String>,
+}
+
+/// runc's `update` flags; values stay strings so the handler reports bad ones in runc's words
+/// ("invalid value for memory: ...").
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// path to the file containing the resources to update or '-' to read from the standard
+    /// input (all other options are then ignored)
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+
+    /// Specifies per cgroup weight, range is from 10 to 1000
+    #[arg(long = "blkio-weight", value_name = "VALUE")]
+    pub blkio_weight: Option<u16>,
+
+    /// CPU CFS period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long = "cpu-period", value_name = "VALUE", allow_hyphen_values = true)]
+    pub cpu_period: Option<String>,
+
+    /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long = "cpu-quota", value_name = "VALUE", allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+
+    /// CPU shares (relative weight vs. other containers)
+    #[arg(long = "cpu-share", value_name = "VALUE", allow_hyphen_values = true)]
+    pub cpu_share: Option<String>,
+
+    /// CPU realtime period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(
+        long = "cpu-rt-period",
+        value_name = "VALUE",
+        allow_hyphen_values = true
+    )]
+    pub cpu_rt_period: Option<String>,
+
+    /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(
+        long = "cpu-rt-runtime",
+        value_name = "VALUE",
+        allow_hyphen_values = true
+    )]
+    pub cpu_rt_runtime: Option<String>,
+
+    /// CPU(s) to use
+    #[arg(long = "cpuset-cpus", value_name = "VALUE")]
+    pub cpuset_cpus: Option<String>,
+
+    /// Memory node(s) to use
+    #[arg(long = "cpuset-mems", value_name = "VALUE")]
+    pub cpuset_mems: Option<String>,
+
+    /// Kernel memory limit (ignored, as in runc)
+    #[arg(long = "kernel-memory", value_name = "VALUE", hide = true)]
+    pub kernel_memory: Option<String>,
+
+    /// Kernel memory limit for TCP buffer (ignored, as in runc)
+    #[arg(long = "kernel-memory-tcp", value_name = "VALUE", hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+
+    /// Memory limit (in bytes)
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+
+    /// Memory reservation or soft_limit (in bytes)
+    #[arg(
+        long = "memory-reservation",
+        value_name = "VALUE",
+        allow_hyphen_values = true
+    )]
+    pub memory_reservation: Option<String>,
+
+    /// Total memory usage (memory + swap); set '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "VALUE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+
+    /// Maximum number of pids allowed in the container
+    #[arg(long = "pids-limit", value_name = "VALUE", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+
+    /// The string of Intel RDT/CAT L3 cache schema
+    #[arg(long = "l3-cache-schema", value_name = "VALUE")]
+    pub l3_cache_schema: Option<String>,
+
+    /// The string of Intel RDT/MBA memory bandwidth schema
+    #[arg(long = "mem-bw-schema", value_name = "VALUE")]
+    pub mem_bw_schema: Option<String>,
+
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// set the stats collection interval (Go duration: 5s, 100ms, 1m30s)
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub interval: String,
+
+    /// display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+
+    /// The container id
+    pub id: String,
 }
 
 #[cfg(test)]

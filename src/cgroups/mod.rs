@@ -35,17 +35,21 @@ pub(crate) mod freezer;
 mod fsutil;
 mod manager;
 mod mountinfo;
+mod oom;
 mod path;
 mod resources;
+mod restore;
+pub mod stats;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::io;
 use std::path::PathBuf;
 
 pub use defaults::device_rules;
 pub use manager::{CgroupState, Manager};
+pub use oom::OomWatch;
 pub use path::CgroupSources;
 pub use resources::{plan_resources, CgroupWrite};
 

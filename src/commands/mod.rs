@@ -1,10 +1,14 @@
 //! One handler per subcommand.
 
+mod events;
 mod exec;
 mod foreground;
 mod lifecycle;
+mod ps;
 mod query;
 mod run;
+mod units;
+mod update;
 
 use crate::cli::{Cli, Command};
 
@@ -26,5 +30,10 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Spec(a) => query::spec(a).map(|()| 0),
         Command::Features => query::features().map(|()| 0),
         Command::Exec(a) => exec::exec(root, a),
+        Command::Ps(a) => ps::ps(root, a).map(|()| 0),
+        Command::Pause(a) => ps::pause(root, &a.id).map(|()| 0),
+        Command::Resume(a) => ps::resume(root, &a.id).map(|()| 0),
+        Command::Update(a) => update::update(root, a).map(|()| 0),
+        Command::Events(a) => events::events(root, a).map(|()| 0),
     }
 }

@@ -58,6 +58,7 @@ fn stop(c: &Container) -> Result<(), DeleteError> {
     if kill(pid, Signal::SIGKILL).is_err() {
         return Ok(());
     }
+    super::pause::thaw_after_kill(c);
     if let Some(fd) = pidfd {
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         let ms = PollTimeout::try_from(Duration::from_secs(10).as_millis() as i32)

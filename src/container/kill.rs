@@ -37,5 +37,9 @@ pub fn kill(c: &Container, signal: Signal, all: bool) -> Result<(), KillError> {
             pid: pid.as_raw(),
             source,
         },
-    })
+    })?;
+    if signal == Signal::SIGKILL {
+        super::pause::thaw_after_kill(c);
+    }
+    Ok(())
 }

@@ -10,8 +10,10 @@ pub mod create;
 pub mod delete;
 pub mod exec;
 pub mod kill;
+pub mod pause;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use std::fs::{self, File};
 use std::io::{self, Write};
