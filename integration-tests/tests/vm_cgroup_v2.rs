@@ -64,9 +64,14 @@ fn cgroup_v2_guest_checks_pass() {
         .prefix("cella-test-vm-")
         .tempdir()
         .unwrap();
-    fs::copy(
-        vm_dir().join("guest-tests.sh"),
+    // One boot runs both scripts: the cgroup checks, then ps/pause/update/events.
+    for script in ["guest-tests.sh", "ops-guest.sh"] {
+        fs::copy(vm_dir().join(script), share.path().join(script)).unwrap();
+    }
+    fs::write(
         share.path().join("test.sh"),
+        "#!/bin/sh\nsh /mnt/guest-tests.sh; a=$?\nsh /mnt/ops-guest.sh; b=$?\n\
+         [ \"$a\" -eq 0 ] && [ \"$b\" -eq 0 ]\n",
     )
     .unwrap();
     rootfs_tools::busybox_rootfs(&share.path().join("rootfs")).expect("busybox rootfs");
