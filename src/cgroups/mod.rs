@@ -30,6 +30,7 @@
 //! What we need is small: parse two text files, mkdir/rmdir, write values to files. Resource
 //! limits are planned as data ([`CgroupWrite`] lists) that unit tests compare.
 
+mod bpf;
 mod defaults;
 pub(crate) mod freezer;
 mod fsutil;
@@ -44,10 +45,11 @@ mod testutil;
 use std::io;
 use std::path::PathBuf;
 
+pub use bpf::{attach_device_filter, DeviceFilterError};
 pub use defaults::device_rules;
 pub use manager::{CgroupState, Manager};
 pub use path::CgroupSources;
-pub use resources::{plan_resources, CgroupWrite};
+pub use resources::{plan_resources, ResourcePlan};
 
 use serde::{Deserialize, Serialize};
 
