@@ -28,7 +28,7 @@
 //!   must stay single-threaded until the clone.
 //!
 //! What we need is small: parse two text files, mkdir/rmdir, write values to files. Resource
-//! limits are planned as data ([`CgroupWrite`] lists) that unit tests compare.
+//! limits are planned as data ([`resources::CgroupWrite`] lists) that unit tests compare.
 
 mod bpf;
 mod defaults;
