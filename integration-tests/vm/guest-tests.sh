@@ -41,8 +41,10 @@ one_line() {
 }
 
 # bundle NAME ARGS_JSON [RESOURCES_JSON] [CGROUPS_PATH] [NAMESPACES_JSON] [EXTRA_MOUNT_JSON]
+#        [EXTRA_LINUX_JSON]
 # writes $work/NAME/config.json: runc's spec with no terminal, the shared rootfs, and new
-# pid, ipc, uts, mount, network and cgroup namespaces unless told otherwise.
+# pid, ipc, uts, mount, network and cgroup namespaces unless told otherwise. EXTRA_LINUX_JSON
+# holds more members of "linux" ('"devices": [...]').
 bundle() {
     b=$work/$1
     mkdir -p "$b"
@@ -51,6 +53,7 @@ bundle() {
     [ -n "${4:-}" ] && cgroups_path="\"cgroupsPath\": \"$4\","
     namespaces=${5:-'[{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"},{"type":"cgroup"}]'}
     extra_mount=${6:+",$6"}
+    extra_linux=${7:+"$7,"}
     cat >"$b/config.json" <<EOF
 {
   "ociVersion": "1.2.0",
@@ -79,7 +82,7 @@ bundle() {
      "options": ["nosuid", "noexec", "nodev", "ro"]}$extra_mount
   ],
   "linux": {
-    $cgroups_path
+    $cgroups_path $extra_linux
     "resources": $resources,
     "namespaces": $namespaces
   }
@@ -242,6 +245,64 @@ bundle g '["sh", "-c", "grep \" /sys/fs/cgroup \" /proc/mounts | cut -d\" \" -f3
 rc=$?
 check cgroup-mount "0 cgroup2|42" "$rc $(one_line "$work/g.out")" "stderr: $(one_line "$work/g.err")"
 "$rt" delete --force cella-vm-g >/dev/null 2>&1
+
+# (h) Device rules: v2 has no devices controller, the runtime attaches an eBPF program to the
+# container's cgroup. A probe in the container tries device accesses and prints NAME=ok or
+# NAME=<the error>; /dev/full says "No space left on device" only once the open passed the
+# filter, and so does a block device with no disk behind it ("No such device or address").
+# CAP_MKNOD is added for the probe's mknod calls.
+cat >"$work/rootfs/cella-devprobe.sh" <<'PROBE'
+try() {
+    name=$1
+    shift
+    if err=$("$@" 2>&1 >/dev/null); then echo "$name=ok"; else echo "$name=${err##*: }"; fi
+}
+try read-null cat /dev/null
+try read-zero head -c 1 /dev/zero
+try write-full sh -c 'echo x >/dev/full'
+try mknod-sda mknod /dev/sda b 8 0
+try read-sda head -c 1 /dev/sda
+try write-sda sh -c 'echo x >/dev/sda'
+try mknod-kmsg mknod /dev/kmsg-copy c 1 11
+try write-kmsg sh -c 'echo cella-vm-device-probe >/dev/kmsg-copy'
+PROBE
+with_mknod() { sed -i 's/"CAP_CHOWN",/"CAP_CHOWN", "CAP_MKNOD",/' "$work/$1/config.json"; }
+probe_result() { tr '\n' ' ' <"$1" | sed 's/ $//'; }
+
+# Only the default devices (null, zero, full, tty, random, urandom, console, pts, ptmx, tun)
+# and mknod of anything. Created, then started after `create` exited: the program stays
+# attached without the runtime.
+bundle h '["sh", "/cella-devprobe.sh"]' '{}' /cella-vm/h
+with_mknod h
+if "$rt" create --bundle "$work/h" cella-vm-h >"$work/h.out" 2>"$work/h.err" </dev/null &&
+    "$rt" start cella-vm-h 2>>"$work/h.err" && wait_stopped cella-vm-h; then
+    check devices-default "read-null=ok read-zero=ok write-full=No space left on device \
+mknod-sda=ok read-sda=Operation not permitted write-sda=Operation not permitted \
+mknod-kmsg=ok write-kmsg=Operation not permitted" \
+        "$(probe_result "$work/h.out")" "stderr: $(one_line "$work/h.err")"
+else
+    not_ok devices-default "create/start failed: $(one_line "$work/h.err")"
+fi
+"$rt" delete --force cella-vm-h >/dev/null 2>&1
+
+# The config's rules (sda read-only) and a linux.devices entry (kmsg, 1:11), which the
+# runtime allows. (A deny narrower than an earlier wildcard allow, "b 8:* rw" then "b 8:0 w",
+# is left out: runc refuses it as v1 cannot express it, cella's filter enforces it.)
+bundle i '["sh", "/cella-devprobe.sh"]' '{"devices": [
+      {"allow": false, "access": "rwm"},
+      {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "r"}
+    ]}' /cella-vm/i "" "" \
+    '"devices": [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 438}]'
+with_mknod i
+"$rt" run --bundle "$work/i" cella-vm-i >"$work/i.out" 2>"$work/i.err" </dev/null
+out=$(probe_result "$work/i.out")
+check devices-config-rules "read-null=ok read-zero=ok write-full=No space left on device \
+mknod-sda=ok read-sda=No such device or address write-sda=Operation not permitted \
+mknod-kmsg=ok" "${out% write-kmsg=*}" "stderr: $(one_line "$work/i.err")"
+# runc 1.1.5 does not allow linux.devices entries (write-kmsg=Operation not permitted).
+check devices-linux-devices-allowed "write-kmsg=ok" "$(grep '^write-kmsg=' "$work/i.out")"
+"$rt" delete --force cella-vm-i >/dev/null 2>&1
+rm -f "$work/rootfs/cella-devprobe.sh"
 
 # Nothing of ours is left in the hierarchy.
 rmdir $cg/cella-vm 2>/dev/null

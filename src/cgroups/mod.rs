@@ -28,8 +28,9 @@
 //!   must stay single-threaded until the clone.
 //!
 //! What we need is small: parse two text files, mkdir/rmdir, write values to files. Resource
-//! limits are planned as data ([`CgroupWrite`] lists) that unit tests compare.
+//! limits are planned as data ([`resources::CgroupWrite`] lists) that unit tests compare.
 
+mod bpf;
 mod defaults;
 pub(crate) mod freezer;
 mod fsutil;
@@ -47,11 +48,12 @@ pub(crate) mod testutil;
 use std::io;
 use std::path::PathBuf;
 
+pub use bpf::{attach_device_filter, DeviceFilterError};
 pub use defaults::device_rules;
 pub use manager::{CgroupState, Manager};
 pub use oom::OomWatch;
 pub use path::CgroupSources;
-pub use resources::{plan_resources, CgroupWrite};
+pub use resources::{plan_resources, ResourcePlan};
 
 use serde::{Deserialize, Serialize};
 

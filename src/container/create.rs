@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{Container, ContainerError, Record, Status, START_SOCKET};
-use crate::cgroups::{CgroupSources, CgroupVersion, CgroupWrite, Manager};
+use crate::cgroups::{CgroupSources, CgroupVersion, Manager, ResourcePlan};
 use crate::hooks;
 use crate::plan::{self, CreateOptions, Plan, PlanError, PlanInput};
 use crate::process::parent::{self, LaunchError, LaunchEvents};
@@ -24,6 +24,8 @@ pub enum CreateError {
     Container(#[from] ContainerError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    DeviceFilter(#[from] crate::cgroups::DeviceFilterError),
     #[error("listen on {path}: {source}")]
     Listen {
         path: PathBuf,
@@ -170,7 +172,7 @@ fn cgroup_view(cg: &Manager) -> crate::rootfs::CgroupView {
 fn cgroup_resources(
     linux: &oci_spec::runtime::Linux,
     version: CgroupVersion,
-) -> Result<Vec<CgroupWrite>, CreateError> {
+) -> Result<ResourcePlan, CreateError> {
     let mut res = linux.resources().clone().unwrap_or_default();
     let configured = res.devices().clone().unwrap_or_default();
     let devices = linux.devices().clone().unwrap_or_default();
@@ -179,14 +181,14 @@ fn cgroup_resources(
     for ignored in &planned.ignored {
         log::warn!("{ignored}");
     }
-    Ok(planned.writes)
+    Ok(planned)
 }
 
 /// What `launch` needs besides the things it fills in.
 struct Launch<'a> {
     plan: &'a Plan,
     dir: &'a Path,
-    resources: &'a [CgroupWrite],
+    resources: &'a ResourcePlan,
     pid_file: Option<&'a Path>,
     console_socket: Option<&'a Path>,
     pidfd_socket: Option<&'a Path>,
@@ -211,7 +213,15 @@ fn launch(
     record.cgroup = Some(cgroup.state().clone());
     super::write_record(dir, record)?;
     log::debug!("cgroup made: {:?}", cgroup.leaf_dirs());
-    cgroup.apply(resources)?;
+    cgroup.apply(&resources.writes)?;
+    // v2 has no devices controller: the rules become an eBPF program on the cgroup, attached
+    // before the clone so the container's first instruction already runs under it.
+    if cgroup.version() == CgroupVersion::V2 {
+        let dir = cgroup
+            .controller_dir("")
+            .ok_or(crate::cgroups::CgroupError::NoHierarchy)?;
+        crate::cgroups::attach_device_filter(&dir, &resources.devices)?;
+    }
     let sock = dir.join(START_SOCKET);
     let start =
         UnixListener::bind(&sock).map_err(|source| CreateError::Listen { path: sock, source })?;
