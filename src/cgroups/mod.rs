@@ -53,7 +53,7 @@ pub use defaults::device_rules;
 pub use manager::{CgroupState, Manager};
 pub use oom::OomWatch;
 pub use path::CgroupSources;
-pub use resources::{plan_resources, ResourcePlan};
+pub use resources::{plan_resources, CgroupWrite, ResourcePlan};
 
 use serde::{Deserialize, Serialize};
 
