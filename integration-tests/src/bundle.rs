@@ -280,6 +280,15 @@ impl Bundle {
         removed
     }
 
+    /// After a refused or failed command: nothing left behind, and `list` shows no container.
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        self.assert_no_leftovers();
+        let list = self.rt.list(&["-q"]);
+        list.ok();
+        assert_eq!(list.stdout.trim(), "", "{list:?}");
+    }
+
     /// Panics with the list of leftovers, if any is still there after two seconds (a killed
     /// process needs a moment to die and be reaped).
     #[track_caller]

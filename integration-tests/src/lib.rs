@@ -17,6 +17,7 @@ mod hooks;
 mod hostdir;
 mod leftovers;
 mod output;
+mod probe;
 pub mod procfs;
 mod requires;
 mod runtime;
@@ -28,6 +29,7 @@ pub use hooks::HookRecorder;
 pub use hostdir::HostDir;
 pub use leftovers::leftovers;
 pub use output::{Output, Running};
+pub use probe::{run_script, setup, setup_with, value};
 pub use requires::{requires, Req};
 pub use runtime::{unique_id, Runtime};
 

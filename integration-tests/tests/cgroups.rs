@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use integration_tests::procfs::cgroup_dir;
-use integration_tests::{requires, Bundle, Req, Runtime};
+use integration_tests::{requires, value, Bundle, Req, Runtime};
 use serde_json::{json, Value};
 
 fn setup() -> Option<Runtime> {
@@ -25,12 +25,6 @@ const SECS: Duration = Duration::from_secs(10);
 fn cgroup_mount() -> Value {
     json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]})
-}
-
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key}= in probe output:\n{out}"))
 }
 
 #[track_caller]

@@ -3,12 +3,8 @@
 use std::fs;
 use std::time::Duration;
 
-use integration_tests::{requires, Bundle, Req, Runtime};
+use integration_tests::{setup, Bundle};
 use serde_json::Value;
-
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
 
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()

@@ -3,21 +3,8 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use integration_tests::{requires, Bundle, Req, Runtime};
+use integration_tests::{setup, Bundle};
 use serde_json::json;
-
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
-
-/// Asserts the refused create left nothing and the runtime lists nothing.
-#[track_caller]
-fn assert_clean(b: &Bundle) {
-    b.assert_no_leftovers();
-    let list = b.rt().list(&["-q"]);
-    list.ok();
-    assert_eq!(list.stdout.trim(), "", "{list:?}");
-}
 
 #[test]
 fn unknown_properties_are_ignored_everywhere() {
@@ -55,7 +42,7 @@ fn unknown_namespace_type_is_refused_naming_it() {
         ns.push(json!({"type": "cellabogusns"}));
     });
     b.create().failed().says("cellabogusns");
-    assert_clean(&b);
+    b.assert_clean();
 }
 
 #[test]
@@ -68,7 +55,7 @@ fn duplicate_namespace_type_is_refused() {
     });
     // config-linux.md: duplicated namespaces of the same type MUST be an error.
     b.create().failed().says("duplicate").says("ipc");
-    assert_clean(&b);
+    b.assert_clean();
 }
 
 #[test]
@@ -91,7 +78,7 @@ fn hook_with_a_relative_path_is_refused() {
         // config.md: a hook's `path` MUST be absolute.
         out.failed().says("hooks/rel.sh");
         assert!(!marker.exists(), "the relative hook ran");
-        assert_clean(&b);
+        b.assert_clean();
     } else {
         // runc 1.1.5 runs it from the bundle (RUNC-DIFFERENCES.md): check the probe only.
         out.ok();
@@ -116,7 +103,7 @@ fn oci_version_outside_1_0_to_1_3_is_refused_naming_it() {
         let out = b.create();
         if rt.is_cella() {
             out.failed().says(version);
-            assert_clean(&b);
+            b.assert_clean();
         } else {
             // runc 1.1.5 never checks ociVersion (RUNC-DIFFERENCES.md).
             out.ok();

@@ -4,21 +4,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use integration_tests::{requires, wait_for, Bundle, Req, Runtime};
+use integration_tests::{setup, wait_for, Bundle};
 use serde_json::Value;
-
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
-
-/// Asserts the failed create left nothing and the runtime lists nothing.
-#[track_caller]
-fn assert_clean(b: &Bundle) {
-    b.assert_no_leftovers();
-    let list = b.rt().list(&["-q"]);
-    list.ok();
-    assert_eq!(list.stdout.trim(), "", "{list:?}");
-}
 
 #[test]
 fn malformed_config_fails_and_names_the_file_and_position() {
@@ -30,7 +17,7 @@ fn malformed_config_fails_and_names_the_file_and_position() {
     if rt.is_cella() {
         out.says("config.json").says("line 2");
     }
-    assert_clean(&b);
+    b.assert_clean();
 }
 
 #[test]
@@ -39,7 +26,7 @@ fn wrong_field_type_names_the_field_path() {
     let mut b = Bundle::new(&rt, &["true"]);
     b.edit(|c| c["process"]["cwd"] = 5.into());
     b.create().failed().says("process.cwd");
-    assert_clean(&b);
+    b.assert_clean();
 }
 
 #[test]
@@ -50,7 +37,7 @@ fn missing_rootfs_names_the_path() {
     b.create()
         .failed()
         .says(b.path().join("no-such-rootfs").to_str().unwrap());
-    assert_clean(&b);
+    b.assert_clean();
 }
 
 #[test]
@@ -58,12 +45,12 @@ fn missing_process_binary_names_the_binary() {
     let Some(rt) = setup() else { return };
     let b = Bundle::new(&rt, &["/bin/nope"]);
     b.create().failed().says("/bin/nope");
-    assert_clean(&b);
+    b.assert_clean();
 
     let r = Bundle::new(&rt, &["nope-not-in-path"]);
     let out = r.run();
     out.failed().says("nope-not-in-path");
-    assert_clean(&r);
+    r.assert_clean();
 }
 
 #[test]
@@ -76,7 +63,7 @@ fn non_executable_binary_fails_with_permission_denied() {
         .failed()
         .says("/noexec")
         .says("permission denied");
-    assert_clean(&b);
+    b.assert_clean();
 }
 
 #[test]
@@ -121,7 +108,7 @@ fn invalid_ids_are_refused() {
         0,
         "something was created in --root"
     );
-    assert_clean(&b);
+    b.assert_clean();
 }
 
 #[test]
@@ -171,7 +158,7 @@ fn json_log_explains_the_failure_in_its_last_error_line() {
         last_error["msg"].as_str().unwrap().contains("/bin/nope"),
         "{last_error}"
     );
-    assert_clean(&b);
+    b.assert_clean();
 }
 
 #[test]
@@ -241,7 +228,7 @@ fn init_killed_from_outside_is_stopped_and_deleted_without_force() {
         b.delete().ok();
         rt.run(&["state", b.id()]).failed().says("does not exist");
         b.kill("KILL").failed().says("does not exist");
-        assert_clean(&b);
+        b.assert_clean();
     }
 }
 
@@ -260,11 +247,11 @@ fn lsm_settings_without_the_lsm_are_refused() {
     let mut b = Bundle::new(&rt, &["true"]);
     b.edit(|c| c["process"]["apparmorProfile"] = "cella-test-profile".into());
     b.run().failed().says("apparmor");
-    assert_clean(&b);
+    b.assert_clean();
     let mut b = Bundle::new(&rt, &["true"]);
     b.edit(|c| c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into());
     b.run()
         .failed()
         .says("selinux label is specified in config, but selinux is disabled");
-    assert_clean(&b);
+    b.assert_clean();
 }

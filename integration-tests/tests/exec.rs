@@ -7,12 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use integration_tests::procfs::{cap_mask, cgroup_dirs, ns_link, status_field};
-use integration_tests::{requires, wait_for, Bundle, Req, Runtime, DEFAULT_CAPS};
+use integration_tests::{setup, value, wait_for, Bundle, Runtime, DEFAULT_CAPS};
 use serde_json::json;
-
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
 
 const SECS: Duration = Duration::from_secs(10);
 
@@ -43,12 +39,6 @@ fn exec_sh(b: &Bundle, flags: &[&str], script: &str) -> String {
     let out = exec(b, flags, &["/bin/sh", "-c", script]);
     out.ok();
     out.stdout
-}
-
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key}= in the probe's output:\n{out}"))
 }
 
 #[test]

@@ -5,12 +5,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use integration_tests::procfs::ns_link;
-use integration_tests::{requires, wait_for, Bundle, HookRecorder, Req, Runtime};
+use integration_tests::{setup, wait_for, Bundle, HookRecorder};
 use serde_json::{json, Value};
-
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
 
 const HOST_HOOKS: [&str; 5] = [
     "prestart",

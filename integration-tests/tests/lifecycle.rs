@@ -3,13 +3,9 @@
 use std::fs;
 use std::time::Duration;
 
-use integration_tests::{requires, wait_for, Bundle, Req, Runtime};
+use integration_tests::{setup, wait_for, Bundle, Runtime};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
 
 const SECS: Duration = Duration::from_secs(10);
 

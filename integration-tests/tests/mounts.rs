@@ -3,28 +3,8 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use integration_tests::{requires, Bundle, HostDir, Req, Runtime};
+use integration_tests::{run_script, setup_with, value, Bundle, HostDir, Req};
 use serde_json::{json, Value};
-
-fn setup(more: &[Req]) -> Option<Runtime> {
-    let mut reqs = vec![Req::Root];
-    reqs.extend_from_slice(more);
-    requires(&reqs).then(Runtime::new)
-}
-
-/// Runs `script` in the container and returns its stdout; the run must succeed.
-fn run_script(b: &Bundle, script: &str) -> String {
-    b.script("/probe.sh", script);
-    let out = b.run();
-    out.ok();
-    out.stdout
-}
-
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key}= in probe output:\n{out}"))
-}
 
 fn add_mount(b: &mut Bundle, m: Value) {
     b.edit(|c| c["mounts"].as_array_mut().unwrap().push(m));
@@ -37,7 +17,7 @@ fn try_write(key: &str, path: &str) -> String {
 
 #[test]
 fn rro_makes_submounts_read_only_and_ro_does_not() {
-    let Some(rt) = setup(&[]) else { return };
+    let Some(rt) = setup_with(&[]) else { return };
     let mut host = HostDir::new();
     let sub = host.path().join("sub");
     host.mount_tmpfs(&sub);
@@ -90,7 +70,7 @@ fn overflow_ids() -> String {
 
 #[test]
 fn idmap_mount_maps_owners_with_its_own_mappings() {
-    let Some(rt) = setup(&[]) else { return };
+    let Some(rt) = setup_with(&[]) else { return };
     let host = HostDir::new();
     fs::set_permissions(host.path(), fs::Permissions::from_mode(0o755)).unwrap();
     for (name, id) in [("own0", 0), ("own1000", 1000)] {
@@ -130,7 +110,7 @@ fn idmap_mount_maps_owners_with_its_own_mappings() {
 
 #[test]
 fn idmap_mount_without_mappings_uses_the_containers_user_namespace() {
-    let Some(rt) = setup(&[Req::UserNs]) else {
+    let Some(rt) = setup_with(&[Req::UserNs]) else {
         return;
     };
     let host = HostDir::new();

@@ -1,36 +1,15 @@
 //! Namespaces: new ones, joined ones by path, user and time namespaces.
 
 use integration_tests::procfs::ns_link;
-use integration_tests::{requires, Bundle, Holder, Req, Runtime};
+use integration_tests::{run_script, setup_with, value, Bundle, Holder, Req};
 use serde_json::json;
-
-fn setup(reqs: &[Req]) -> Option<Runtime> {
-    let mut all = vec![Req::Root];
-    all.extend_from_slice(reqs);
-    requires(&all).then(Runtime::new)
-}
-
-/// Runs `script` in a container made from `b` and returns its stdout; the run must succeed.
-fn run_script(b: &Bundle, script: &str) -> String {
-    b.script("/probe.sh", script);
-    let out = b.run();
-    out.ok();
-    out.stdout
-}
-
-/// `key=value` lines printed by a probe.
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key}= in probe output:\n{out}"))
-}
 
 const NS_PROBE: &str = "for n in ipc net mnt uts cgroup pid user time; do \
                         echo $n=$(readlink /proc/self/ns/$n); done; echo self=$$";
 
 #[test]
 fn new_namespaces_differ_from_the_host_and_init_is_pid_1() {
-    let Some(rt) = setup(&[Req::CgroupNs]) else {
+    let Some(rt) = setup_with(&[Req::CgroupNs]) else {
         return;
     };
     let b = Bundle::new(&rt, &["/probe.sh"]);
@@ -48,7 +27,7 @@ fn new_namespaces_differ_from_the_host_and_init_is_pid_1() {
 
 #[test]
 fn hostname_and_domainname_are_set_in_the_new_uts_namespace() {
-    let Some(rt) = setup(&[]) else { return };
+    let Some(rt) = setup_with(&[]) else { return };
     let mut b = Bundle::new(&rt, &["/probe.sh"]);
     b.edit(|c| {
         c["hostname"] = "box-one".into();
@@ -73,7 +52,7 @@ fn hostname_and_domainname_are_set_in_the_new_uts_namespace() {
 
 #[test]
 fn namespaces_given_by_path_are_joined() {
-    let Some(rt) = setup(&[Req::HostTool("unshare"), Req::CgroupNs]) else {
+    let Some(rt) = setup_with(&[Req::HostTool("unshare"), Req::CgroupNs]) else {
         return;
     };
     let holder = Holder::spawn(&["--ipc", "--uts", "--net", "--mount", "--cgroup"]);
@@ -116,7 +95,7 @@ fn namespaces_given_by_path_are_joined() {
 
 #[test]
 fn user_namespace_maps_ids() {
-    let Some(rt) = setup(&[Req::UserNs]) else {
+    let Some(rt) = setup_with(&[Req::UserNs]) else {
         return;
     };
     let mut b = Bundle::new(&rt, &["/probe.sh"]);
@@ -149,7 +128,7 @@ fn user_namespace_maps_ids() {
 
 #[test]
 fn time_namespace_applies_offsets() {
-    let Some(rt) = setup(&[Req::TimeNs]) else {
+    let Some(rt) = setup_with(&[Req::TimeNs]) else {
         return;
     };
     let host_uptime: f64 = std::fs::read_to_string("/proc/uptime")
@@ -202,7 +181,7 @@ fn time_namespace_applies_offsets() {
 
 #[test]
 fn time_namespace_given_by_path_is_joined() {
-    let Some(rt) = setup(&[Req::TimeNs, Req::HostTool("unshare")]) else {
+    let Some(rt) = setup_with(&[Req::TimeNs, Req::HostTool("unshare")]) else {
         return;
     };
     // A time namespace applies to the children of the process that unshared it.

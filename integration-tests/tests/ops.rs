@@ -4,12 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use integration_tests::{requires, wait_for, Bundle, Req, Runtime};
+use integration_tests::{setup, wait_for, Bundle, Runtime};
 use serde_json::{json, Value};
-
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
 
 const SECS: Duration = Duration::from_secs(10);
 

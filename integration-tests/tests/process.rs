@@ -6,25 +6,8 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 
 use integration_tests::procfs::cap_mask;
-use integration_tests::{requires, Bundle, Req, Runtime};
+use integration_tests::{run_script, setup, value, Bundle, Runtime};
 use serde_json::{json, Value};
-
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
-
-fn run_script(b: &Bundle, script: &str) -> String {
-    b.script("/probe.sh", script);
-    let out = b.run();
-    out.ok();
-    out.stdout
-}
-
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key}= in probe output:\n{out}"))
-}
 
 fn words(s: &str) -> Vec<&str> {
     s.split_whitespace().collect()

@@ -4,28 +4,10 @@
 use std::fs;
 use std::time::Duration;
 
-use integration_tests::{requires, Bundle, HostDir, Req, Runtime};
+use integration_tests::{run_script, setup, value, Bundle, HostDir, Runtime};
 use serde_json::json;
 
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
-
 const SECS: Duration = Duration::from_secs(10);
-
-/// Runs `script` in the container and returns its stdout; the run must succeed.
-fn run_script(b: &Bundle, script: &str) -> String {
-    b.script("/probe.sh", script);
-    let out = b.run();
-    out.ok();
-    out.stdout
-}
-
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key}= in probe output:\n{out}"))
-}
 
 /// The /proc/self/mountinfo line (from a probe's output) whose mount point is `point`.
 fn mountinfo_line<'a>(out: &'a str, point: &str) -> &'a str {

@@ -8,21 +8,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use integration_tests::{
-    read_pty_until, requires, Bundle, ConsoleMessage, ConsoleSocket, Req, Runtime,
+    read_pty_until, requires, setup, value, Bundle, ConsoleMessage, ConsoleSocket, Req, Runtime,
 };
 use serde_json::json;
 
-fn setup() -> Option<Runtime> {
-    requires(&[Req::Root]).then(Runtime::new)
-}
-
 const SECS: Duration = Duration::from_secs(10);
-
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key}= in the terminal's output:\n{out}"))
-}
 
 /// A bundle with `terminal: true` and a 30x100 console running /probe.sh.
 fn terminal_bundle(rt: &Runtime, probe: &str) -> Bundle {
