@@ -52,7 +52,17 @@ pub fn run_exec(plan: &ExecPlan, chan: Channel) -> ! {
 
 /// Drops every fd of the runtime's but ours and the log's: the state directory's lock above
 /// all, or `start` and `delete` would wait for us.
+///
+/// Also the first line of defence of the host's cella binary (CVE-2019-5736): until execve
+/// this process *is* cella (a clone), so its /proc/PID/exe is the host binary. Made
+/// non-dumpable, its /proc entries (exe, fd, mem...) need CAP_SYS_PTRACE over the host's user
+/// namespace, which no process of a container with its own user namespace can have. execve
+/// makes the user program dumpable again.
 fn close_runtime_fds(chan: &Channel, extra_fds: u32, also: &[i32]) {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        let _ = chan.send(&FromChild::Error(errno_fail("prctl(PR_SET_DUMPABLE)", e)));
+        exit_now(1);
+    }
     let keep: Vec<_> = [chan.raw_fd()]
         .into_iter()
         .chain(also.iter().copied())
