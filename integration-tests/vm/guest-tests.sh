@@ -379,20 +379,22 @@ resource_checks() {
     res_done memory
 
     # CPU: shares 512 -> cpu.weight 1 + (512 - 2) * 9999 / 262142 = 20; quota and period ->
-    # cpu.max; burst; cpuset (the VM has 2 CPUs); real-time fields are v1 only. pids -1 is
+    # cpu.max; burst; cpuset (the VM's last CPU); real-time fields are v1 only. pids -1 is
     # "max".
+    cpus=$(grep -c '^processor' /proc/cpuinfo)
+    last=$((cpus - 1))
     if res_probe cpu '{"cpu": {"shares": 512, "quota": 25000, "period": 50000, "burst": 5000,
-          "cpus": "1", "mems": "0", "realtimeRuntime": 20000, "realtimePeriod": 500000},
+          "cpus": "'"$last"'", "mems": "0", "realtimeRuntime": 20000, "realtimePeriod": 500000},
           "pids": {"limit": -1}}' \
         "cpu.weight cpu.max cpu.max.burst cpuset.cpus cpuset.mems pids.max"; then
         res_check cpu cpu.weight 20
         res_check cpu cpu.max "25000 50000"
         # runc 1.1 ignores burst (runc 1.2 added it).
         res_check cpu cpu.max.burst "$([ -n "$res_cella" ] && echo 5000 || echo 0)"
-        res_check cpu cpuset.cpus 1
+        res_check cpu cpuset.cpus $last
         res_check cpu cpuset.mems 0
         res_check cpu pids.max max
-        check res-cpu/Cpus_allowed_list "Cpus_allowed_list=1" "$(grep Cpus_allowed_list "$work/res-cpu.out")"
+        check res-cpu/Cpus_allowed_list "Cpus_allowed_list=$last" "$(grep Cpus_allowed_list "$work/res-cpu.out")"
     fi
     res_done cpu
 
@@ -406,7 +408,7 @@ resource_checks() {
     # What cannot be applied fails, naming the file or field.
     res_fails unified-unknown-file '{"unified": {"memory.cella_nope": "1"}}' memory.cella_nope
     res_fails rdma-unknown-device '{"rdma": {"cella_nodev": {"hcaHandles": 3, "hcaObjects": 100}}}' rdma.max
-    res_fails cpuset-beyond-cpus '{"cpu": {"cpus": "7"}}' cpuset.cpus
+    res_fails cpuset-beyond-cpus '{"cpu": {"cpus": "'"$cpus"'"}}' cpuset.cpus
     res_fails swap-below-memory '{"memory": {"limit": 67108864, "swap": 33554432}}' memory.swap memory+swap
     res_fails io-max-unknown-device \
         '{"blockIO": {"throttleReadBpsDevice": [{"major": 254, "minor": 254, "rate": 1048576}]}}' io.max
