@@ -303,6 +303,243 @@ mknod-kmsg=ok" "${out% write-kmsg=*}" "stderr: $(one_line "$work/i.err")"
 check devices-linux-devices-allowed "write-kmsg=ok" "$(grep '^write-kmsg=' "$work/i.out")"
 "$rt" delete --force cella-vm-i >/dev/null 2>&1
 rm -f "$work/rootfs/cella-devprobe.sh"
+# ==== BEGIN linux.resources checks: every field on cgroup v2, from the VM and from inside ====
+# The v1 counterpart is integration-tests/tests/resources.rs. Each container gets runc's
+# default `cgroup` mount, so a probe reads its own cgroup's files inside (cgroup namespace:
+# the mount is rooted at the container's cgroup). Names start with "res-".
+
+res_cgroup_mount='{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+     "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}'
+# runc 1.1 lacks a few fields (burst, idle, hugetlb reservations): under it the checks expect
+# what runc does, which proves the probes (RUNC-DIFFERENCES.md lists them).
+res_cella=""
+"$rt" --version 2>/dev/null | head -n1 | grep -q '^cella' && res_cella=1
+
+# res_has_line VALUE WANT: VALUE (lines joined by '|') is WANT or has it as one of its lines.
+res_has_line() {
+    [ "$1" = "$2" ] && return 0
+    case "|$1|" in *"|$2|"*) return 0 ;; esac
+    return 1
+}
+
+# res_probe NAME RESOURCES_JSON "FILE..." : creates and starts /cella-vm/res-NAME, whose probe
+# prints FILE=<content, lines joined by '|'> for each FILE (read inside, through the cgroup
+# mount), Cpus_allowed_list=..., then "ready", and sleeps. Returns 1 (after a not ok) when the
+# container did not get that far.
+res_probe() {
+    n=res-$1
+    # One line of words, whatever the caller's layout.
+    files=$(echo "$3" | tr '\n' ' ')
+    cat >"$work/rootfs/probe-$n.sh" <<EOF
+#!/bin/sh
+for f in $files; do
+    echo "\$f=\$(tr '\n' '|' </sys/fs/cgroup/\$f 2>&1 | sed 's/|\$//')"
+done
+echo "Cpus_allowed_list=\$(grep Cpus_allowed_list /proc/self/status | cut -f2)"
+echo ready
+exec sleep 1000
+EOF
+    chmod +x "$work/rootfs/probe-$n.sh"
+    bundle "$n" "[\"/probe-$n.sh\"]" "$2" "/cella-vm/$n" "" "$res_cgroup_mount"
+    if ! "$rt" create --bundle "$work/$n" "cella-vm-$n" >"$work/$n.out" 2>"$work/$n.err" </dev/null; then
+        not_ok "$n-create" "$(one_line "$work/$n.err")"
+        return 1
+    fi
+    if ! "$rt" start "cella-vm-$n" 2>>"$work/$n.err"; then
+        not_ok "$n-start" "$(one_line "$work/$n.err")"
+        return 1
+    fi
+    i=0
+    while ! grep -q '^ready' "$work/$n.out" && [ $i -lt 200 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    grep -q '^ready' "$work/$n.out" && return 0
+    not_ok "$n-probe" "no ready: $(one_line "$work/$n.out") $(one_line "$work/$n.err")"
+    return 1
+}
+
+# res_check NAME FILE WANT: FILE of /cella-vm/res-NAME holds WANT seen from the VM and inside.
+res_check() {
+    host=$(tr '\n' '|' <"$cg/cella-vm/res-$1/$2" 2>&1 | sed 's/|$//')
+    inside=$(grep -F "$2=" "$work/res-$1.out" | head -n1)
+    inside=${inside#"$2="}
+    if res_has_line "$host" "$3" && res_has_line "$inside" "$3"; then
+        ok "res-$1/$2"
+    else
+        not_ok "res-$1/$2" "expected '$3', VM '$host', inside '$inside'"
+    fi
+}
+
+# res_done NAME: kill, delete, and the cgroup is gone.
+res_done() {
+    "$rt" kill "cella-vm-res-$1" KILL 2>/dev/null
+    wait_stopped "cella-vm-res-$1"
+    "$rt" delete "cella-vm-res-$1" 2>"$work/res-$1.err" \
+        || not_ok "res-$1-delete" "$(one_line "$work/res-$1.err")"
+    absent "res-$1-removes-cgroup" "$cg/cella-vm/res-$1"
+    "$rt" delete --force "cella-vm-res-$1" >/dev/null 2>&1
+}
+
+# res_fails NAME RESOURCES_JSON NEEDLE...: `run` of true fails, its error names one of the
+# NEEDLEs, and no cgroup is left.
+res_fails() {
+    n=res-$1
+    resources=$2
+    shift 2
+    bundle "$n" '["true"]' "$resources" "/cella-vm/$n"
+    if "$rt" run --bundle "$work/$n" "cella-vm-$n" >"$work/$n.out" 2>"$work/$n.err" </dev/null; then
+        not_ok "$n" "run succeeded"
+    else
+        named=""
+        for needle in "$@"; do grep -qF "$needle" "$work/$n.err" && named=1; done
+        if [ -n "$named" ]; then ok "$n"; else not_ok "$n" "no '$*' in: $(one_line "$work/$n.err")"; fi
+    fi
+    "$rt" delete --force "cella-vm-$n" >/dev/null 2>&1
+    absent "$n-leaves-no-cgroup" "$cg/cella-vm/$n"
+}
+
+resource_checks() {
+    res_start=$(cut -d' ' -f1 /proc/uptime)
+    # Memory: the spec's swap is memory+swap, memory.swap.max is swap alone (96M - 64M); the
+    # reservation is memory.low. v1-only fields (swappiness, disableOOMKiller, kernel,
+    # kernelTCP) have no v2 file: accepted, not applied. Hugepages, with reservations; the
+    # blkio weight 500 becomes io.weight 1 + (500 - 10) * 9999 / 990 = 4950 (no BFQ here).
+    # unified keys are written as given, after the converted values, so they win (pids.max).
+    if res_probe memory '{
+          "memory": {"limit": 67108864, "reservation": 33554432, "swap": 100663296,
+                     "swappiness": 10, "disableOOMKiller": true, "kernel": 52428800,
+                     "kernelTCP": 41943040, "useHierarchy": true, "checkBeforeUpdate": true},
+          "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+          "blockIO": {"weight": 500, "leafWeight": 300},
+          "network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 5}]},
+          "pids": {"limit": 10},
+          "unified": {"memory.high": "50M", "pids.max": "33", "cpu.weight.nice": "5"}
+        }' "memory.max memory.low memory.swap.max memory.high hugetlb.2MB.max hugetlb.2MB.rsvd.max
+            io.weight pids.max cpu.weight.nice"; then
+        res_check memory memory.max 67108864
+        res_check memory memory.low 33554432
+        res_check memory memory.swap.max 33554432
+        res_check memory hugetlb.2MB.max 4194304
+        # runc 1.1 does not set reservation limits (runc issue 3859).
+        res_check memory hugetlb.2MB.rsvd.max "$([ -n "$res_cella" ] && echo 4194304 || echo max)"
+        res_check memory io.weight "default 4950"
+        res_check memory memory.high 52428800
+        res_check memory pids.max 33
+        res_check memory cpu.weight.nice 5
+        if [ -n "$res_cella" ]; then
+            # Not applied, but said: one warning per field.
+            missing=""
+            for w in memory.swappiness memory.disableOOMKiller memory.kernel memory.kernelTCP blockIO.leafWeight network; do
+                grep -qF "$w" "$work/res-memory.err" || missing="$missing $w"
+            done
+            check res-memory-v1-only-fields-warned "" "$missing" "stderr: $(one_line "$work/res-memory.err")"
+        fi
+    fi
+    res_done memory
+
+    # CPU: shares 512 -> cpu.weight 1 + (512 - 2) * 9999 / 262142 = 20; quota and period ->
+    # cpu.max; burst; cpuset (the VM's last CPU); real-time fields are v1 only. pids -1 is
+    # "max".
+    cpus=$(grep -c '^processor' /proc/cpuinfo)
+    last=$((cpus - 1))
+    if res_probe cpu '{"cpu": {"shares": 512, "quota": 25000, "period": 50000, "burst": 5000,
+          "cpus": "'"$last"'", "mems": "0", "realtimeRuntime": 20000, "realtimePeriod": 500000},
+          "pids": {"limit": -1}}' \
+        "cpu.weight cpu.max cpu.max.burst cpuset.cpus cpuset.mems pids.max"; then
+        res_check cpu cpu.weight 20
+        res_check cpu cpu.max "25000 50000"
+        # runc 1.1 ignores burst (runc 1.2 added it).
+        res_check cpu cpu.max.burst "$([ -n "$res_cella" ] && echo 5000 || echo 0)"
+        res_check cpu cpuset.cpus $last
+        res_check cpu cpuset.mems 0
+        res_check cpu pids.max max
+        check res-cpu/Cpus_allowed_list "Cpus_allowed_list=$last" "$(grep Cpus_allowed_list "$work/res-cpu.out")"
+    fi
+    res_done cpu
+
+    # cpu.idle 1 (runc 1.1 ignores it); a quota alone gets the default period.
+    if res_probe idle '{"cpu": {"idle": 1, "quota": 30000}}' "cpu.idle cpu.max"; then
+        res_check idle cpu.idle "$([ -n "$res_cella" ] && echo 1 || echo 0)"
+        res_check idle cpu.max "30000 100000"
+    fi
+    res_done idle
+
+    # What cannot be applied fails, naming the file or field.
+    res_fails unified-unknown-file '{"unified": {"memory.cella_nope": "1"}}' memory.cella_nope
+    res_fails rdma-unknown-device '{"rdma": {"cella_nodev": {"hcaHandles": 3, "hcaObjects": 100}}}' rdma.max
+    res_fails cpuset-beyond-cpus '{"cpu": {"cpus": "'"$cpus"'"}}' cpuset.cpus
+    res_fails swap-below-memory '{"memory": {"limit": 67108864, "swap": 33554432}}' memory.swap memory+swap
+    res_fails io-max-unknown-device \
+        '{"blockIO": {"throttleReadBpsDevice": [{"major": 254, "minor": 254, "rate": 1048576}]}}' io.max
+    # A per-device weight needs BFQ, which this kernel's VM does not load: cella refuses it;
+    # runc 1.1 drops it silently.
+    if [ -n "$res_cella" ] && [ ! -e $cg/io.bfq.weight ]; then
+        res_fails weight-device-without-bfq \
+            '{"blockIO": {"weightDevice": [{"major": 254, "minor": 254, "weight": 400}]}}' io.bfq.weight
+    fi
+
+    # io.max on a real block device, if the VM has one.
+    disk=""
+    for d in /sys/block/*/dev; do [ -e "$d" ] && disk=$(cat "$d") && break; done
+    if [ -n "$disk" ]; then
+        if res_probe io "{\"blockIO\": {
+              \"throttleReadBpsDevice\": [{\"major\": ${disk%:*}, \"minor\": ${disk#*:}, \"rate\": 1048576}],
+              \"throttleWriteBpsDevice\": [{\"major\": ${disk%:*}, \"minor\": ${disk#*:}, \"rate\": 2097152}],
+              \"throttleReadIOPSDevice\": [{\"major\": ${disk%:*}, \"minor\": ${disk#*:}, \"rate\": 100}],
+              \"throttleWriteIOPSDevice\": [{\"major\": ${disk%:*}, \"minor\": ${disk#*:}, \"rate\": 200}]}}" io.max; then
+            res_check io io.max "$disk rbps=1048576 wbps=2097152 riops=100 wiops=200"
+        fi
+        res_done io
+    else
+        echo "# skipped res-io/io.max with a real device: the VM has no block device"
+    fi
+
+    # Enforcement: an OOM kill shows in memory.events of the stopped container; delete then
+    # removes its cgroup.
+    bundle oom '["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]' \
+        '{"memory": {"limit": 20971520, "swap": 20971520}}' /cella-vm/res-oom
+    if "$rt" create --bundle "$work/oom" cella-vm-res-oom >/dev/null 2>"$work/oom.err" </dev/null \
+        && "$rt" start cella-vm-res-oom 2>>"$work/oom.err"; then
+        wait_stopped cella-vm-res-oom
+        kills=$(sed -n 's/^oom_kill //p' $cg/cella-vm/res-oom/memory.events 2>&1)
+        if [ "${kills:-0}" -ge 1 ] 2>/dev/null; then ok res-oom-kill-counted; else
+            not_ok res-oom-kill-counted "memory.events: $(one_line $cg/cella-vm/res-oom/memory.events)"; fi
+        "$rt" delete cella-vm-res-oom 2>"$work/oom.err" || not_ok res-oom-delete "$(one_line "$work/oom.err")"
+    else
+        not_ok res-oom-kill-counted "create/start failed: $(one_line "$work/oom.err")"
+    fi
+    "$rt" delete --force cella-vm-res-oom >/dev/null 2>&1
+    absent res-oom-delete-removes-cgroup $cg/cella-vm/res-oom
+
+    # A spinner under a 10% quota is throttled; delete --force of the running container (with
+    # two more processes) removes its cgroup and leaves no process.
+    bundle spin '["sh", "-c", "sleep 1000 & sleep 1000 & while :; do :; done"]' \
+        '{"cpu": {"quota": 10000, "period": 100000}}' /cella-vm/res-spin
+    if "$rt" run -d --bundle "$work/spin" cella-vm-res-spin >/dev/null 2>"$work/spin.err" </dev/null; then
+        sleep 1
+        throttled=$(sed -n 's/^nr_throttled //p' $cg/cella-vm/res-spin/cpu.stat)
+        if [ "${throttled:-0}" -gt 0 ] 2>/dev/null; then ok res-cpu-quota-throttles; else
+            not_ok res-cpu-quota-throttles "cpu.stat: $(one_line $cg/cella-vm/res-spin/cpu.stat)"; fi
+        procs=$(cat $cg/cella-vm/res-spin/cgroup.procs)
+        "$rt" delete --force cella-vm-res-spin 2>"$work/spin.err" \
+            || not_ok res-delete-force-running "$(one_line "$work/spin.err")"
+        absent res-delete-force-running-removes-cgroup $cg/cella-vm/res-spin
+        left=""
+        for p in $procs; do
+            [ -e /proc/"$p" ] && ! grep -q '^State:.*Z' /proc/"$p"/status 2>/dev/null && left="$left $p"
+        done
+        check res-delete-force-running-kills-all "3 processes, none left" \
+            "$(echo "$procs" | wc -w) processes, ${left:-none} left"
+    else
+        not_ok res-cpu-quota-throttles "run -d failed: $(one_line "$work/spin.err")"
+    fi
+    "$rt" delete --force cella-vm-res-spin >/dev/null 2>&1
+    res_end=$(cut -d' ' -f1 /proc/uptime)
+    echo "# resource checks took $(echo "$res_start $res_end" | awk '{printf "%d", ($2 - $1) * 1000}') ms"
+}
+resource_checks
+# ==== END linux.resources checks ====
 
 # Nothing of ours is left in the hierarchy.
 rmdir $cg/cella-vm 2>/dev/null
