@@ -27,7 +27,7 @@ pub fn plan(res: &LinuxResources, plan: &mut ResourcePlan) -> Result<(), CgroupE
         memory_writes(memory, w)?;
     }
     if let Some(cpu) = res.cpu() {
-        cpu_writes(cpu, w);
+        cpu_writes(cpu, w)?;
     }
     if let Some(pids) = res.pids() {
         w.push(CgroupWrite::new("pids", "pids.max", pids_max(pids.limit())));
@@ -136,8 +136,25 @@ fn memory_writes(m: &LinuxMemory, w: &mut Vec<CgroupWrite>) -> Result<(), Cgroup
     Ok(())
 }
 
-fn cpu_writes(c: &LinuxCpu, w: &mut Vec<CgroupWrite>) {
+/// The kernel clamps cpu.shares to 2..=262144 without an error; like runc, refuse values it
+/// would change rather than run with another weight than asked.
+const MIN_SHARES: u64 = 2;
+const MAX_SHARES: u64 = 262_144;
+
+fn cpu_writes(c: &LinuxCpu, w: &mut Vec<CgroupWrite>) -> Result<(), CgroupError> {
     if let Some(shares) = c.shares().filter(|s| *s != 0) {
+        if shares < MIN_SHARES {
+            return Err(invalid(
+                "cpu.shares",
+                format!("the minimum allowed cpu-shares is {MIN_SHARES}"),
+            ));
+        }
+        if shares > MAX_SHARES {
+            return Err(invalid(
+                "cpu.shares",
+                format!("the maximum allowed cpu-shares is {MAX_SHARES}"),
+            ));
+        }
         w.push(CgroupWrite::new("cpu", "cpu.shares", shares));
     }
     // Period before quota: with the fresh cgroup's unlimited quota any period is accepted;
@@ -160,6 +177,7 @@ fn cpu_writes(c: &LinuxCpu, w: &mut Vec<CgroupWrite>) {
     if let Some(runtime) = c.realtime_runtime().filter(|r| *r != 0) {
         w.push(CgroupWrite::new("cpu", "cpu.rt_runtime_us", runtime));
     }
+    Ok(())
 }
 
 /// Weights are 10..=1000 for both the CFQ (`blkio.weight`) and BFQ (`blkio.bfq.weight`)
