@@ -296,7 +296,7 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> {
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.read_to_end(&mut bpf))
         .map_err(|e| SeccompError::Export(format!("read back: {e}")))?;
-    if bpf.is_empty() || bpf.len() % sys::INSTRUCTION_SIZE != 0 {
+    if bpf.is_empty() || !bpf.len().is_multiple_of(sys::INSTRUCTION_SIZE) {
         return Err(SeccompError::Export(format!(
             "{} bytes is not a whole number of instructions",
             bpf.len()

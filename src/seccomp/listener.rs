@@ -3,8 +3,10 @@
 //! payload is the container process state and whose SCM_RIGHTS carry the listener, then
 //! the connection is closed.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+
+use oci_spec::runtime::LinuxSeccomp;
 
 use serde_json::{json, Value};
 
@@ -27,6 +29,24 @@ pub fn process_state(pid: i32, metadata: Option<&str>, state: &str) -> String {
         doc["metadata"] = m.into();
     }
     doc.to_string()
+}
+
+/// Hands the listener of the process `pid` (as the runtime sees it) to the agent at the
+/// config's `listenerPath`, with the container's OCI `state`. Our copy of the listener is
+/// closed on return: from then on only the agent holds it.
+pub fn hand_to_agent(
+    config: Option<&LinuxSeccomp>,
+    pid: i32,
+    state: &str,
+    listener: OwnedFd,
+) -> Result<(), SeccompError> {
+    let path = config
+        .and_then(|s| s.listener_path().as_deref())
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or(SeccompError::NoListenerPath)?;
+    let metadata = config.and_then(|s| s.listener_metadata().as_deref());
+    let payload = process_state(pid, metadata, state);
+    send_to_agent(path, &payload, listener.as_fd())
 }
 
 /// Connects to the agent's socket at `path` and sends `payload` with `listener`.

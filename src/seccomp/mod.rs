@@ -24,7 +24,7 @@ use std::os::fd::OwnedFd;
 
 pub use compile::compile;
 pub use features::host_features;
-pub use listener::{process_state, send_to_agent};
+pub use listener::hand_to_agent;
 
 use crate::sys::seccomp as sys;
 
@@ -62,6 +62,8 @@ pub enum SeccompError {
         errno: nix::errno::Errno,
         hint: &'static str,
     },
+    #[error("seccomp notify: linux.seccomp.listenerPath is not set")]
+    NoListenerPath,
     #[error("seccomp notify: send the listener to {path}: {reason}")]
     Agent {
         path: std::path::PathBuf,

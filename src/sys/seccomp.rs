@@ -17,7 +17,7 @@ pub const INSTRUCTION_SIZE: usize = std::mem::size_of::<libc::sock_filter>();
 /// Decodes a program exported by libseccomp (an array of `struct sock_filter` in native byte
 /// order) into instructions. A trailing partial instruction is an error.
 pub fn decode(bpf: &[u8]) -> Result<Vec<libc::sock_filter>, Errno> {
-    if bpf.len() % INSTRUCTION_SIZE != 0 {
+    if !bpf.len().is_multiple_of(INSTRUCTION_SIZE) {
         return Err(Errno::EINVAL);
     }
     Ok(bpf
