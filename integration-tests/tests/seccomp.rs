@@ -1,10 +1,18 @@
 //! `linux.seccomp`, checked from inside a busybox container: every action, every argument
 //! operator, a default-deny allow list, flags, exec'd processes, refusals naming the rule, and
-//! SCMP_ACT_NOTIFY with an agent (in `seccomp_notify.rs`).
+//! SCMP_ACT_NOTIFY with an agent made here (libseccomp's notification API).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use integration_tests::procfs::status_field;
-use integration_tests::{requires, Bundle, Output, Req, Runtime};
+use integration_tests::{requires, Bundle, ConsoleSocket, Output, Req, Runtime};
+use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::{json, Value};
+
+const SECS: Duration = Duration::from_secs(10);
 
 fn setup() -> Option<Runtime> {
     requires(&[Req::Root]).then(Runtime::new)
@@ -419,4 +427,192 @@ fn a_filter_that_cannot_be_built_names_the_rule() {
         out.says("seccomp rule for syscall write (SCMP_ACT_NOTIFY)");
     }
     b.assert_no_leftovers();
+}
+
+/// One listener's notifications, answered on a thread of their own: each request goes to the
+/// test, which answers with the errno to fail the syscall with (0 lets it run).
+struct Notifications {
+    requests: mpsc::Receiver<ScmpNotifReq>,
+    answers: mpsc::Sender<i32>,
+}
+
+impl Notifications {
+    fn serve(listener: OwnedFd) -> Notifications {
+        let (req_tx, requests) = mpsc::channel();
+        let (answers, answer_rx) = mpsc::channel::<i32>();
+        std::thread::spawn(move || loop {
+            // Ends when the filter has no process left (POLLHUP) or nothing comes for long.
+            let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut pfd, PollTimeout::from(20_000u16)) {
+                Ok(1) if pfd[0].revents() == Some(PollFlags::POLLIN) => {}
+                _ => return,
+            }
+            let Ok(req) = ScmpNotifReq::receive(listener.as_raw_fd()) else {
+                return;
+            };
+            if req_tx.send(req).is_err() {
+                return;
+            }
+            let Ok(errno) = answer_rx.recv() else { return };
+            let resp = if errno == 0 {
+                ScmpNotifResp::new_continue(req.id, ScmpNotifRespFlags::empty())
+            } else {
+                ScmpNotifResp::new_error(req.id, -errno, ScmpNotifRespFlags::empty())
+            };
+            let _ = resp.respond(listener.as_raw_fd());
+        });
+        Notifications { requests, answers }
+    }
+
+    #[track_caller]
+    fn next(&self) -> ScmpNotifReq {
+        self.requests
+            .recv_timeout(SECS)
+            .expect("a seccomp notification")
+    }
+
+    fn answer(&self, errno: i32) {
+        self.answers.send(errno).unwrap();
+    }
+}
+
+fn notify_mkdir(agent: &ConsoleSocket) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": agent.arg(),
+        "listenerMetadata": "cella-test-metadata",
+        "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_NOTIFY"}]
+    })
+}
+
+/// The container process state the agent got, checked against the spec's shape.
+#[track_caller]
+fn check_process_state(payload: &str, b: &Bundle, status: &str) -> Value {
+    let doc: Value = serde_json::from_str(payload)
+        .unwrap_or_else(|e| panic!("the agent's payload is not JSON ({e}): {payload:?}"));
+    assert!(
+        doc["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{doc}"
+    );
+    assert_eq!(doc["fds"], json!(["seccompFd"]), "{doc}");
+    assert_eq!(doc["metadata"], "cella-test-metadata", "{doc}");
+    let state = &doc["state"];
+    assert_eq!(state["id"], b.id(), "{doc}");
+    assert_eq!(state["status"], status, "{doc}");
+    assert_eq!(
+        state["bundle"],
+        b.path().to_string_lossy().as_ref(),
+        "{doc}"
+    );
+    assert!(doc["pid"].as_i64().is_some_and(|p| p > 1), "{doc}");
+    doc
+}
+
+#[test]
+fn notify_hands_the_listener_to_the_agent_which_answers_syscalls() {
+    let Some(rt) = setup() else { return };
+    let agent = ConsoleSocket::new();
+    let b = bundle(
+        &rt,
+        notify_mkdir(&agent),
+        "mkdir /tmp/a; echo a=$?\nmkdir /tmp/b; echo b=$?\n[ -d /tmp/b ] && echo b-made\n\
+         exec sleep 1000",
+    );
+    let created = b.create();
+    created.ok();
+    let msg = agent.receive(SECS);
+    assert_eq!((msg.fd_count, msg.message_count), (1, 1), "{}", msg.payload);
+    let doc = check_process_state(&msg.payload, &b, "creating");
+    let init = i64::from(b.pid());
+    assert_eq!(
+        (doc["pid"].as_i64(), doc["state"]["pid"].as_i64()),
+        (Some(init), Some(init))
+    );
+    let notifications = Notifications::serve(msg.master);
+
+    b.start().ok();
+    let first = notifications.next();
+    let name = first.data.syscall.get_name().unwrap();
+    assert!(MKDIR.contains(&name.as_str()), "{name}");
+    // The syscall waits for the agent's answer.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        created.stdout_now(),
+        "",
+        "mkdir returned before the agent answered"
+    );
+    notifications.answer(libc::EXDEV);
+    notifications.next();
+    notifications.answer(0);
+    created.wait_stdout("the script", SECS, |s| s.contains("b-made"));
+    assert_eq!(created.stdout_now(), "a=1\nb=0\nb-made\n");
+    let stderr = std::fs::read_to_string(&created.stderr_file).unwrap();
+    assert!(stderr.contains("Invalid cross-device link"), "{stderr}");
+
+    // The listener went to the agent only: the container's process does not hold it.
+    let fds = std::fs::read_dir(format!("/proc/{init}/fd")).unwrap();
+    for fd in fds.flatten() {
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        assert!(
+            !target.to_string_lossy().contains("seccomp"),
+            "the container holds {}",
+            target.display()
+        );
+    }
+
+    // An exec'd process gets the filter and a listener of its own, with the running state.
+    let exec = rt
+        .call(&["exec", b.id(), "/bin/sh", "-c", "mkdir /tmp/c; echo c=$?"])
+        .spawn();
+    let msg = agent.receive(SECS);
+    let doc = check_process_state(&msg.payload, &b, "running");
+    assert_eq!(doc["state"]["pid"].as_i64(), Some(init), "{doc}");
+    assert_ne!(doc["pid"].as_i64(), Some(init), "{doc}");
+    let exec_notifications = Notifications::serve(msg.master);
+    exec_notifications.next();
+    exec_notifications.answer(libc::EACCES);
+    let out = exec.wait(SECS);
+    out.ok();
+    assert_eq!(out.stdout, "c=1\n", "{out:?}");
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+}
+
+#[test]
+fn notify_fails_create_when_the_agent_is_not_there() {
+    let Some(rt) = setup() else { return };
+    let agent = ConsoleSocket::new();
+    let mut profile = notify_mkdir(&agent);
+    profile["listenerPath"] = format!("{}.missing", agent.arg()).into();
+    let b = bundle(&rt, profile, "true");
+    let out = b.create();
+    out.failed();
+    if rt.is_cella() {
+        out.says("seccomp notify: send the listener to");
+    }
+    b.assert_no_leftovers();
+}
+
+/// Without no_new_privs, a user without CAP_SYS_ADMIN gets the filter before its user switch;
+/// its listener still reaches the agent.
+#[test]
+fn notify_works_for_an_unprivileged_user_without_no_new_privs() {
+    let Some(rt) = setup() else { return };
+    let agent = ConsoleSocket::new();
+    let mut b = bundle(&rt, notify_mkdir(&agent), "mkdir /tmp/a; echo a=$?; id -u");
+    b.edit(|c| {
+        c["process"]["noNewPrivileges"] = false.into();
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    });
+    let created = b.create();
+    created.ok();
+    let msg = agent.receive(SECS);
+    check_process_state(&msg.payload, &b, "creating");
+    let notifications = Notifications::serve(msg.master);
+    b.start().ok();
+    notifications.next();
+    notifications.answer(libc::EXDEV);
+    created.wait_stdout("the script", SECS, |s| s.contains("1000"));
+    assert_eq!(created.stdout_now(), "a=1\n1000\n");
 }
