@@ -266,8 +266,6 @@ const RUNC_INIT_SYSCALLS: &[&str] = &[
     "exit",
     "exit_group",
     "execve",
-    "pidfd_open",
-    "pidfd_send_signal",
     "waitid",
     "read",
     "fstatfs",
@@ -303,6 +301,40 @@ fn default_errno_with_an_allow_list_runs_busybox() {
         Some("1"),
         "{out:?}"
     );
+}
+
+/// Under a denying default, a syscall newer than every one the profile names fails with
+/// ENOSYS, as on a kernel without it, so that C libraries fall back to older ones; older
+/// unnamed syscalls get the default action. Here the largest named is prlimit64 (302) and
+/// `nsenter` makes setns (308).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn syscalls_newer_than_the_profile_fail_with_enosys() {
+    let Some(rt) = setup() else { return };
+    let newer = ["getrandom", "statx", "rseq", "clone3", "faccessat2"];
+    let mut allowed: Vec<&str> = BUSYBOX_SYSCALLS
+        .iter()
+        .copied()
+        .filter(|s| !newer.contains(s))
+        .collect();
+    if !rt.is_cella() {
+        allowed.extend_from_slice(RUNC_INIT_SYSCALLS);
+    }
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+    });
+    let out = run(
+        &rt,
+        profile,
+        "nsenter -t 1 -u true; echo nsenter=$?\nmkdir /tmp/d; echo mkdir=$?",
+    );
+    out.ok();
+    assert_eq!(out.stdout, "nsenter=1\nmkdir=1\n", "{out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(lines[0].contains("Function not implemented"), "{out:?}");
+    assert!(lines[1].contains("Operation not permitted"), "{out:?}");
 }
 
 /// Each flag the runtime lists in `supportedFlags` runs; cella lists all four. runc 1.1.5

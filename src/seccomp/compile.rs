@@ -4,7 +4,8 @@
 //! errnoRet defaults to EPERM for ERRNO and TRACE; a syscall name libseccomp does not know is
 //! skipped (logged at debug); a rule whose action is the default action is skipped (libseccomp
 //! refuses it); the comparisons of one rule are ANDed, except when two compare the same
-//! argument, where each becomes a rule of its own (ORed).
+//! argument, where each becomes a rule of its own (ORed); under a denying default, syscalls
+//! newer than the profile get ENOSYS (see `enosys`).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::str::FromStr;
@@ -67,7 +68,13 @@ pub(super) fn compile_with(
         has_notify,
         flag_supported,
     )?;
-    let bpf = export(&ctx)?;
+    // runc's ENOSYS stub goes first; libseccomp's program follows unchanged.
+    let mut bpf = sys::encode(&super::enosys::stub(s));
+    bpf.extend(export(&ctx)?);
+    let instructions = bpf.len() / sys::INSTRUCTION_SIZE;
+    if instructions > MAX_INSTRUCTIONS {
+        return Err(SeccompError::TooLong(instructions));
+    }
     Ok(SeccompProgram {
         bpf,
         flags,
@@ -115,7 +122,7 @@ fn action(
 }
 
 /// The OCI name of an architecture ("SCMP_ARCH_X86_64").
-fn arch_name(arch: Arch) -> String {
+pub(super) fn arch_name(arch: Arch) -> String {
     serde_json::to_value(arch)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -301,10 +308,6 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> {
             "{} bytes is not a whole number of instructions",
             bpf.len()
         )));
-    }
-    let instructions = bpf.len() / sys::INSTRUCTION_SIZE;
-    if instructions > MAX_INSTRUCTIONS {
-        return Err(SeccompError::TooLong(instructions));
     }
     Ok(bpf)
 }

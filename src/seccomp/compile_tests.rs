@@ -418,3 +418,60 @@ fn big_profiles_stay_within_the_kernel_limit() {
     assert!(p.instructions() <= MAX_INSTRUCTIONS);
     assert_eq!(decide(&p, "getpid", [0; 6]), RET_ALLOW);
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys_under_a_denying_default() {
+    let p = build(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [rule(&["read", "getpid", "mkdir"], "SCMP_ACT_ALLOW")]
+    }));
+    let eperm = RET_ERRNO | libc::EPERM as u32;
+    let enosys = RET_ERRNO | libc::ENOSYS as u32;
+    let x86_64 = |nr: i32| run_bpf(&p, NATIVE_AUDIT_ARCH, nr, [0; 6]);
+    // x86_64: getpid 39, chdir 80, mkdir 83 (the largest named), rmdir 84, clone3 435.
+    assert_eq!(x86_64(39), RET_ALLOW);
+    assert_eq!(x86_64(80), eperm);
+    assert_eq!(x86_64(83), RET_ALLOW);
+    assert_eq!(x86_64(84), enosys);
+    assert_eq!(x86_64(435), enosys);
+    // x32 runs under the x86_64 audit arch with bit 30 set in the number.
+    let x32 = 0x4000_0000;
+    assert_eq!(x86_64(x32 | 39), RET_ALLOW);
+    assert_eq!(x86_64(x32 | 80), eperm);
+    assert_eq!(x86_64(x32 | 84), enosys);
+    // i386: getpid 20, utime 30, mkdir 39 (largest), rmdir 40.
+    let i386 = |nr: i32| run_bpf(&p, 0x4000_0003, nr, [0; 6]);
+    assert_eq!(i386(20), RET_ALLOW);
+    assert_eq!(i386(30), eperm);
+    assert_eq!(i386(40), enosys);
+    // Any other architecture is still libseccomp's bad-architecture kill.
+    assert_eq!(run_bpf(&p, 0x4000_0028, 500, [0; 6]), RET_KILL_THREAD);
+
+    // Only x86_64 listed: x32 numbers are not stubbed, libseccomp refuses them.
+    let p = build(json!({
+        "defaultAction": "SCMP_ACT_KILL_PROCESS",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [rule(&["read", "getpid", "mkdir"], "SCMP_ACT_ALLOW")]
+    }));
+    assert_eq!(run_bpf(&p, NATIVE_AUDIT_ARCH, 84, [0; 6]), enosys);
+    assert_eq!(run_bpf(&p, NATIVE_AUDIT_ARCH, 80, [0; 6]), RET_KILL_PROCESS);
+    assert_ne!(run_bpf(&p, NATIVE_AUDIT_ARCH, x32 | 84, [0; 6]), enosys);
+    assert_ne!(run_bpf(&p, NATIVE_AUDIT_ARCH, x32 | 84, [0; 6]), RET_ALLOW);
+}
+
+#[test]
+fn permissive_defaults_get_no_enosys_stub() {
+    let with_archs = build(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [rule(&["mkdir"], "SCMP_ACT_ERRNO")]
+    }));
+    let without = build(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [rule(&["mkdir"], "SCMP_ACT_ERRNO")]
+    }));
+    assert_eq!(with_archs, without);
+    assert_eq!(decide(&with_archs, "rmdir", [0; 6]), RET_ALLOW);
+}

@@ -17,6 +17,7 @@
 //!   block forever on a listener nobody holds yet.
 
 mod compile;
+mod enosys;
 mod features;
 mod listener;
 

@@ -31,6 +31,17 @@ pub fn decode(bpf: &[u8]) -> Result<Vec<libc::sock_filter>, Errno> {
         .collect())
 }
 
+/// The bytes of `program`, in the layout [`decode`] reads.
+pub fn encode(program: &[libc::sock_filter]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(program.len() * INSTRUCTION_SIZE);
+    for i in program {
+        out.extend_from_slice(&i.code.to_ne_bytes());
+        out.extend_from_slice(&[i.jt, i.jf]);
+        out.extend_from_slice(&i.k.to_ne_bytes());
+    }
+    out
+}
+
 /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)` for the calling thread. With
 /// SECCOMP_FILTER_FLAG_NEW_LISTENER in `flags` the kernel returns the notification fd
 /// (close-on-exec), which becomes the returned `OwnedFd`.
@@ -97,6 +108,7 @@ mod tests {
             (0x06, 1, 2, 0x7fff_0000)
         );
         assert_eq!(decode(&bytes[..7]).unwrap_err(), Errno::EINVAL);
+        assert_eq!(encode(&prog), bytes);
     }
 
     #[test]
