@@ -142,10 +142,13 @@ fn add_arch(ctx: &mut ScmpFilterContext, arch: Arch) -> Result<(), SeccompError>
         return Ok(());
     }
     ctx.add_arch(scmp).map(drop).map_err(|e| {
-        err(format!(
-            "not supported by libseccomp {} ({e})",
-            library_version()
-        ))
+        err(
+            if e.errno() == Some(libseccomp::error::SeccompErrno::EDOM) {
+                format!("cannot share a filter with the native architecture ({e})")
+            } else {
+                format!("not supported by libseccomp {} ({e})", library_version())
+            },
+        )
     })
 }
 

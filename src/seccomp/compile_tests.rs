@@ -340,6 +340,15 @@ fn architectures_libseccomp_lacks_are_refused_naming_them() {
                         "architectures": ["SCMP_ARCH_LOONGARCH64"]})),
         &|_| true,
     );
+    #[cfg(target_endian = "little")]
+    {
+        let e = build_err(json!({"defaultAction": "SCMP_ACT_ALLOW",
+                                 "architectures": ["SCMP_ARCH_S390X"]}));
+        assert!(
+            e.starts_with("seccomp architecture SCMP_ARCH_S390X: cannot share a filter with the native architecture"),
+            "{e}"
+        );
+    }
     if (v.major, v.minor) < (2, 6) {
         let e = result.unwrap_err().to_string();
         assert!(

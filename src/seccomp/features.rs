@@ -1,5 +1,5 @@
 //! The host-dependent parts of the `features` document's seccomp entry: the architectures the
-//! linked libseccomp can add to a filter, and the flags this kernel accepts (`supportedFlags`).
+//! linked libseccomp knows, and the flags this kernel accepts (`supportedFlags`).
 
 use std::str::FromStr;
 
@@ -9,7 +9,7 @@ use oci_spec::runtime::LinuxSeccompFilterFlag;
 use super::compile::{flag_bit, probe_bits};
 use crate::sys::seccomp as sys;
 
-/// Narrows `archs` to what libseccomp supports here and fills `supportedFlags` from
+/// Narrows `archs` to what libseccomp knows here and fills `supportedFlags` from
 /// `knownFlags`, when the document says seccomp is enabled.
 pub fn host_features(doc: &mut runtime_spec::Features) {
     let Some(seccomp) = doc
@@ -32,6 +32,8 @@ pub fn host_features(doc: &mut runtime_spec::Features) {
     });
 }
 
+/// Whether the linked libseccomp knows `name`. An architecture of the other byte order is
+/// known (runc lists it too) even though it cannot share a filter with the native one.
 fn arch_supported(name: &str) -> bool {
     let Ok(arch) = ScmpArch::from_str(name) else {
         return false;
@@ -39,7 +41,13 @@ fn arch_supported(name: &str) -> bool {
     if arch == ScmpArch::native() {
         return true;
     }
-    ScmpFilterContext::new(ScmpAction::Allow).is_ok_and(|mut ctx| ctx.add_arch(arch).is_ok())
+    let Ok(mut ctx) = ScmpFilterContext::new(ScmpAction::Allow) else {
+        return false;
+    };
+    match ctx.add_arch(arch) {
+        Ok(_) => true,
+        Err(e) => e.errno() == Some(libseccomp::error::SeccompErrno::EDOM),
+    }
 }
 
 fn flag_supported(name: &str, kernel: &dyn Fn(u32) -> bool) -> bool {
@@ -77,6 +85,15 @@ mod tests {
         let archs = s.archs.unwrap();
         assert!(archs.contains(&"SCMP_ARCH_X86_64".to_owned()), "{archs:?}");
         assert!(archs.contains(&"SCMP_ARCH_X86".to_owned()), "{archs:?}");
+        // Known to every libseccomp >= 2.5, of the other byte order on x86_64.
+        assert!(archs.contains(&"SCMP_ARCH_S390X".to_owned()), "{archs:?}");
+        let v = libseccomp::ScmpVersion::current().unwrap();
+        if (v.major, v.minor) < (2, 6) {
+            assert!(
+                !archs.contains(&"SCMP_ARCH_LOONGARCH64".to_owned()),
+                "{archs:?}"
+            );
+        }
         let supported = s.supported_flags.unwrap();
         assert!(supported.contains(&"SECCOMP_FILTER_FLAG_LOG".to_owned()));
         assert!(supported
