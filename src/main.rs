@@ -11,6 +11,7 @@ mod namespaces;
 mod plan;
 mod process;
 mod rootfs;
+mod seccomp;
 mod sys;
 mod tty;
 

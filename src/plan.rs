@@ -40,6 +40,8 @@ pub enum PlanError {
     MappingsWithoutUserNs,
     #[error("{0}")]
     Lsm(String),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
 }
 
 /// LSM settings are refused rather than ignored until cella applies them: a profile or label
@@ -121,6 +123,21 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// process.consoleSize as (rows, columns).
     pub console_size: Option<(u16, u16)>,
+    /// linux.seccomp, compiled; exec'd processes get the container's filter too.
+    pub seccomp: Option<crate::seccomp::SeccompProgram>,
+}
+
+impl ProcessPlan {
+    /// Whether the seccomp filter must go in before the user switch rather than just before
+    /// execve: without no_new_privs the kernel wants CAP_SYS_ADMIN, which the process keeps
+    /// only when it stays root with all capabilities or its effective set lists it.
+    pub fn seccomp_before_user_switch(&self) -> bool {
+        let keeps_sys_admin = match &self.caps {
+            Some(c) => c.effective.contains(&Capability::CAP_SYS_ADMIN),
+            None => self.uid == 0,
+        };
+        self.seccomp.is_some() && !self.no_new_privs && !keeps_sys_admin
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,6 +379,11 @@ fn plan_process(p: &Process, linux: &oci_spec::runtime::Linux) -> Result<Process
                 u16::try_from(b.width()).unwrap_or(u16::MAX),
             )
         }),
+        seccomp: linux
+            .seccomp()
+            .as_ref()
+            .map(crate::seccomp::compile)
+            .transpose()?,
     })
 }
 
@@ -489,7 +511,54 @@ fn sched_attr(s: &oci_spec::runtime::Scheduler) -> SchedAttr {
 
 #[cfg(test)]
 mod tests {
-    use super::dedup_env;
+    use super::{dedup_env, CapSets, ProcessPlan};
+    use caps::Capability;
+
+    #[test]
+    fn seccomp_goes_in_early_only_when_the_user_switch_would_forbid_it() {
+        let filter = crate::seccomp::SeccompProgram {
+            bpf: vec![0; 8],
+            flags: 0,
+            has_notify: false,
+        };
+        let root = ProcessPlan {
+            seccomp: Some(filter),
+            ..ProcessPlan::default()
+        };
+        // Root keeping every capability, or no_new_privs: just before execve.
+        assert!(!root.seccomp_before_user_switch());
+        let nnp_user = ProcessPlan {
+            uid: 1000,
+            no_new_privs: true,
+            ..root.clone()
+        };
+        assert!(!nnp_user.seccomp_before_user_switch());
+        // A user without CAP_SYS_ADMIN and without no_new_privs: before the switch.
+        let user = ProcessPlan {
+            uid: 1000,
+            ..root.clone()
+        };
+        assert!(user.seccomp_before_user_switch());
+        let mut caps = CapSets::default();
+        caps.effective.insert(Capability::CAP_KILL);
+        let root_few_caps = ProcessPlan {
+            caps: Some(caps.clone()),
+            ..root.clone()
+        };
+        assert!(root_few_caps.seccomp_before_user_switch());
+        caps.effective.insert(Capability::CAP_SYS_ADMIN);
+        let user_admin = ProcessPlan {
+            uid: 1000,
+            caps: Some(caps),
+            ..root.clone()
+        };
+        assert!(!user_admin.seccomp_before_user_switch());
+        let no_filter = ProcessPlan {
+            uid: 1000,
+            ..ProcessPlan::default()
+        };
+        assert!(!no_filter.seccomp_before_user_switch());
+    }
 
     #[test]
     fn env_keeps_the_last_value_in_the_first_place() {

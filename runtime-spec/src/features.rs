@@ -151,7 +151,7 @@ impl FeatureSwitches {
         systemd: false,
         systemd_user: false,
         rdma: false,
-        seccomp: false,
+        seccomp: true,
         apparmor: false,
         selinux: false,
         intel_rdt: false,
@@ -335,13 +335,13 @@ mod tests {
         let linux = doc.linux.as_ref().unwrap();
         assert_eq!(linux.namespaces.as_ref().unwrap().len(), 8);
         assert_eq!(linux.capabilities.as_ref().unwrap().len(), 41);
-        assert_eq!(
-            linux.seccomp,
-            Some(SeccompFeatures {
-                enabled: Some(false),
-                ..Default::default()
-            })
-        );
+        let seccomp = linux.seccomp.as_ref().unwrap();
+        assert_eq!(seccomp.enabled, Some(true));
+        assert_eq!(seccomp.actions.as_ref().unwrap().len(), 9);
+        assert_eq!(seccomp.operators.as_ref().unwrap().len(), 7);
+        assert_eq!(seccomp.known_flags.as_ref().unwrap().len(), 4);
+        // Host-dependent: the runtime binary fills it in.
+        assert_eq!(seccomp.supported_flags, None);
         assert_eq!(
             linux.mount_extensions.as_ref().unwrap().idmap,
             enabled(true)
@@ -359,6 +359,17 @@ mod tests {
 
     #[test]
     fn switches_flip_entries() {
+        let off = FeatureSwitches {
+            seccomp: false,
+            ..FeatureSwitches::CURRENT
+        };
+        assert_eq!(
+            features_with(&off).linux.unwrap().seccomp,
+            Some(SeccompFeatures {
+                enabled: Some(false),
+                ..Default::default()
+            })
+        );
         let on = FeatureSwitches {
             seccomp: true,
             apparmor: true,

@@ -112,7 +112,9 @@ pub fn spec(a: &SpecArgs) -> anyhow::Result<()> {
 }
 
 pub fn features() -> anyhow::Result<()> {
-    print!("{}", runtime_spec::features().to_json());
+    let mut doc = runtime_spec::features();
+    crate::seccomp::host_features(&mut doc);
+    print!("{}", doc.to_json());
     Ok(())
 }
 

@@ -287,6 +287,23 @@ impl LaunchEvents for Events<'_> {
         self.console.take(master, name)
     }
 
+    fn on_seccomp_listener(
+        &mut self,
+        listener: std::os::fd::OwnedFd,
+        pid: Pid,
+    ) -> Result<(), String> {
+        // runc sends the state as it is while the container is being made.
+        let state = hook_state(self.plan, Status::Creating, pid.as_raw());
+        let config = self
+            .plan
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref());
+        crate::seccomp::hand_to_agent(config, pid.as_raw(), &state, listener)
+            .map_err(|e| e.to_string())
+    }
+
     fn run_create_hooks(&mut self, init: Pid) -> Result<(), String> {
         let hooks = self.plan.spec.hooks().clone().unwrap_or_default();
         let state = hook_state(self.plan, Status::Creating, init.as_raw());

@@ -81,6 +81,7 @@ pub fn exec(c: &Container, req: &ExecRequest) -> Result<Execed, ExecError> {
     };
     let mut console = None;
     let mut events = Events {
+        container: c,
         cgroup: cgroup.as_ref(),
         subdirs: &subdirs,
         joined: cgroup_fd.is_some(),
@@ -141,6 +142,7 @@ fn sub_cgroup_dirs(cg: &Manager, values: &[String]) -> Result<Vec<PathBuf>, Exec
 }
 
 struct Events<'a> {
+    container: &'a Container,
     cgroup: Option<&'a Manager>,
     subdirs: &'a [PathBuf],
     /// Already in the cgroup through CLONE_INTO_CGROUP.
@@ -169,5 +171,18 @@ impl LaunchEvents for Events<'_> {
 
     fn on_console(&mut self, master: OwnedFd, name: &str) -> Result<(), String> {
         self.console.take(master, name)
+    }
+
+    fn on_seccomp_listener(&mut self, listener: OwnedFd, pid: Pid) -> Result<(), String> {
+        // As runc: the running container's state (its init's pid), the exec'd process's pid.
+        let state = super::state_doc(self.container, Status::Running).to_oci_json();
+        let config = self.container.record.config.linux().as_ref();
+        crate::seccomp::hand_to_agent(
+            config.and_then(|l| l.seccomp().as_ref()),
+            pid.as_raw(),
+            &state,
+            listener,
+        )
+        .map_err(|e| e.to_string())
     }
 }

@@ -24,6 +24,7 @@ use crate::plan::{CapSets, ExecPlan, Plan, ProcessPlan};
 use crate::process::channel::Channel;
 use crate::process::protocol::{ChildError, FromChild, ToChild};
 use crate::rootfs::IdmappedMounts;
+use crate::seccomp::SeccompProgram;
 use crate::sys::clone::{clone3, exit_now, Forked};
 
 /// What the child needs besides the plan.
@@ -90,17 +91,33 @@ fn setup_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, ChildError>
         .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     expect(chan, &ToChild::Continue)?;
     enter_namespaces(&plan.ns, chan)?;
-    let (program, env) = prepare_process(&plan.process, chan)?;
+    let Prepared {
+        program,
+        env,
+        seccomp,
+    } = prepare_process(&plan.process, chan)?;
     // The runtime is our parent and waits for us: no parent-death signal for the user program.
     nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
+    // Last, so that the filter governs the user program and none of our steps. The runtime
+    // waits for our execve, so a listener still reaches it.
+    if let Some(filter) = seccomp {
+        install_seccomp(filter, chan)?;
+    }
     let e = nix::unistd::execve(&program, &plan.process.args, &env).unwrap_err();
     Err(errno_fail(&format!("exec {program:?}"), e))
 }
 
+/// What [`prepare_process`] leaves to the last steps before execve.
+struct Prepared<'a> {
+    program: CString,
+    env: Vec<CString>,
+    /// The seccomp filter, when it is still to be installed.
+    seccomp: Option<&'a SeccompProgram>,
+}
+
 /// The steps every process takes before execve, init or exec'd: its terminal, attributes,
 /// user and capabilities, no_new_privs, the program looked up, fds and signals cleaned.
-/// Returns the program and the environment to exec with.
-fn prepare_process(p: &ProcessPlan, chan: &Channel) -> Result<(CString, Vec<CString>), ChildError> {
+fn prepare_process<'a>(p: &'a ProcessPlan, chan: &Channel) -> Result<Prepared<'a>, ChildError> {
     if p.terminal {
         let (master, name) = crate::tty::setup_in_container(p.console_size)
             .map_err(|e| fail("set up terminal", e))?;
@@ -109,6 +126,13 @@ fn prepare_process(p: &ProcessPlan, chan: &Channel) -> Result<(CString, Vec<CStr
     }
     let env = env_with_home(p)?;
     set_process_attributes(p)?;
+    let mut seccomp = p.seccomp.as_ref();
+    if p.seccomp_before_user_switch() {
+        // Without no_new_privs the kernel wants CAP_SYS_ADMIN, which the switch drops.
+        if let Some(filter) = seccomp.take() {
+            install_seccomp(filter, chan)?;
+        }
+    }
     switch_user(p)?;
     if p.no_new_privs {
         nix::sys::prctl::set_no_new_privs()
@@ -116,7 +140,32 @@ fn prepare_process(p: &ProcessPlan, chan: &Channel) -> Result<(CString, Vec<CStr
     }
     let program = find_program(p)?;
     prepare_fds_and_signals(p)?;
-    Ok((program, env))
+    Ok(Prepared {
+        program,
+        env,
+        seccomp,
+    })
+}
+
+/// Installs the seccomp filter. A notification listener goes to the runtime, which hands it
+/// to the agent and answers; until then the listener is ours alone, so nothing here may
+/// make a notified syscall (the compiler refuses NOTIFY for write and sendmsg).
+fn install_seccomp(filter: &SeccompProgram, chan: &Channel) -> Result<(), ChildError> {
+    let listener = crate::seccomp::install(filter).map_err(|e| ChildError {
+        step: "seccomp".into(),
+        errno: match e {
+            crate::seccomp::SeccompError::Install { errno, .. } => Some(errno as i32),
+            _ => None,
+        },
+        message: e.to_string(),
+    })?;
+    if let Some(fd) = listener {
+        chan.send_with_fds(&FromChild::SeccompListener, &[fd.as_raw_fd()])
+            .map_err(|e| fail("protocol", e))?;
+        drop(fd);
+        expect(chan, &ToChild::SeccompDone)?;
+    }
+    Ok(())
 }
 
 /// The process's environment, with HOME from the container's /etc/passwd when the config has
@@ -225,11 +274,20 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
             }
         }
     }
-    let (program, env) = prepare_process(p, chan)?;
+    let Prepared {
+        program,
+        env,
+        mut seccomp,
+    } = prepare_process(p, chan)?;
+    log::debug!("set up; waiting for start");
+    // A listener must reach the agent while `create` is still here to pass it on.
+    if let Some(filter) = seccomp.filter(|f| f.has_notify) {
+        install_seccomp(filter, chan)?;
+        seccomp = None;
+    }
 
     // From here the runtime may exit, and we must outlive it.
     nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
-    log::debug!("set up; waiting for start");
     chan.send(&FromChild::Ready)
         .map_err(|e| fail("protocol", e))?;
 
@@ -252,6 +310,12 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
             nix::unistd::getpid().as_raw(),
         );
         if let Err(e) = hooks::run_all("startContainer", hs, &state) {
+            report_to_start(&mut conn, &e.to_string());
+        }
+    }
+    // Last, after the startContainer hooks: the filter is for the user program.
+    if let Some(filter) = seccomp {
+        if let Err(e) = crate::seccomp::install(filter) {
             report_to_start(&mut conn, &e.to_string());
         }
     }

@@ -1,6 +1,6 @@
 //! The runtime's side of the protocol: clone the container process and see it to `Ready`.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -42,6 +42,12 @@ pub trait LaunchEvents {
     fn run_create_hooks(&mut self, init: Pid) -> Result<(), String>;
     /// The pty master of a process with a terminal.
     fn on_console(&mut self, master: std::os::fd::OwnedFd, name: &str) -> Result<(), String>;
+    /// The seccomp notification listener of the process `pid`, for the agent at listenerPath.
+    fn on_seccomp_listener(
+        &mut self,
+        listener: std::os::fd::OwnedFd,
+        pid: Pid,
+    ) -> Result<(), String>;
 }
 
 /// Clones the container process and runs the protocol up to `Ready`. On error the caller kills
@@ -106,19 +112,27 @@ pub fn launch_exec(
     let mut process = None;
     loop {
         match next(&chan, events)? {
-            Some(FromChild::InitPid(pid)) => {
+            Some((FromChild::InitPid(pid), _)) => {
                 let pid = Pid::from_raw(pid);
                 // The forker exits right after telling us; reap it.
                 let _ = waitpid(child, None);
                 process = Some(pid);
             }
-            Some(FromChild::Error(e)) => {
+            Some((FromChild::SeccompListener, fds)) => {
+                // Without an answer the process exits (EOF on its channel); reap it then.
+                if let Err(e) = forward_listener(&chan, fds, process.unwrap_or(child), events) {
+                    drop(chan);
+                    reap(process.unwrap_or(child));
+                    return Err(e);
+                }
+            }
+            Some((FromChild::Error(e), _)) => {
                 if let Some(p) = process {
                     reap(p);
                 }
                 return Err(LaunchError::Child(e));
             }
-            Some(other) => return Err(LaunchError::Protocol(other)),
+            Some((other, _)) => return Err(LaunchError::Protocol(other)),
             // The channel is close-on-exec: EOF means execve succeeded.
             None => {
                 return process.ok_or_else(|| LaunchError::Died(reap(child)));
@@ -127,8 +141,12 @@ pub fn launch_exec(
     }
 }
 
-/// The next message from the child; a pty master on the way is handed to `events` here.
-fn next(chan: &Channel, events: &mut dyn LaunchEvents) -> Result<Option<FromChild>, LaunchError> {
+/// The next message from the child, with the fds it carried; a pty master on the way is
+/// handed to `events` here.
+fn next(
+    chan: &Channel,
+    events: &mut dyn LaunchEvents,
+) -> Result<Option<(FromChild, Vec<OwnedFd>)>, LaunchError> {
     loop {
         match chan.recv_with_fds::<FromChild>()? {
             Some((FromChild::Console(name), mut fds)) => {
@@ -139,8 +157,7 @@ fn next(chan: &Channel, events: &mut dyn LaunchEvents) -> Result<Option<FromChil
                     .on_console(master, &name)
                     .map_err(LaunchError::Callback)?;
             }
-            Some((msg, _)) => return Ok(Some(msg)),
-            None => return Ok(None),
+            other => return Ok(other),
         }
     }
 }
@@ -154,29 +171,30 @@ fn drive(
     let mut init = child;
     loop {
         match next(chan, events)? {
-            Some(FromChild::MapIds) if plan.ns.fork => {
+            Some((FromChild::MapIds, _)) if plan.ns.fork => {
                 write_id_maps(plan, child)?;
                 chan.send(&ToChild::IdsMapped)?;
                 send_idmapped_mounts(plan, chan, child)?;
             }
-            Some(FromChild::InitPid(pid)) if plan.ns.fork => {
+            Some((FromChild::InitPid(pid), _)) if plan.ns.fork => {
                 init = Pid::from_raw(pid);
                 // The forker exits right after telling us; reap it.
                 let _ = waitpid(child, None);
                 events.on_pid(init, true).map_err(LaunchError::Callback)?;
             }
-            Some(FromChild::RunHooks) => {
+            Some((FromChild::RunHooks, _)) => {
                 events
                     .run_create_hooks(init)
                     .map_err(LaunchError::Callback)?;
                 chan.send(&ToChild::HooksDone)?;
             }
-            Some(FromChild::Ready) => break,
-            Some(FromChild::Error(e)) => {
+            Some((FromChild::SeccompListener, fds)) => forward_listener(chan, fds, init, events)?,
+            Some((FromChild::Ready, _)) => break,
+            Some((FromChild::Error(e), _)) => {
                 reap(init);
                 return Err(LaunchError::Child(e));
             }
-            Some(other) => return Err(LaunchError::Protocol(other)),
+            Some((other, _)) => return Err(LaunchError::Protocol(other)),
             None => return Err(LaunchError::Died(reap(init))),
         }
     }
@@ -186,6 +204,24 @@ fn drive(
             .map_err(|source| LaunchError::Write { path, source })?;
     }
     Ok(init)
+}
+
+/// Hands the seccomp listener of `pid` to `events` (and so to the agent), then lets the
+/// child go on.
+fn forward_listener(
+    chan: &Channel,
+    mut fds: Vec<OwnedFd>,
+    pid: Pid,
+    events: &mut dyn LaunchEvents,
+) -> Result<(), LaunchError> {
+    let listener = fds
+        .pop()
+        .ok_or_else(|| LaunchError::Callback("seccomp listener message without its fd".into()))?;
+    events
+        .on_seccomp_listener(listener, pid)
+        .map_err(LaunchError::Callback)?;
+    chan.send(&ToChild::SeccompDone)?;
+    Ok(())
 }
 
 /// Idmapped mounts must be made on the host (CAP_SYS_ADMIN over the mount's user namespace

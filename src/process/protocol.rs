@@ -11,6 +11,7 @@
 //! | 3 | two-stage only: child forked the container process (CLONE_PARENT); the forker exits | child -> parent | `InitPid` | - |
 //! | 4 | mounts are prepared, before pivot_root, and the config has prestart or createRuntime hooks | child -> parent | `RunHooks` | `HooksDone` after the parent ran them |
 //! | 4b | process.terminal: the pty is made, after pivot_root | child -> parent | `Console` (the pty's name) + SCM_RIGHTS fd of the master | - |
+//! | 4c | the seccomp filter has SCMP_ACT_NOTIFY rules and is installed: init before `Ready`, an exec'd process just before execve | child -> parent | `SeccompListener` + SCM_RIGHTS fd of the listener | `SeccompDone` once the parent sent it to the agent at `listenerPath` |
 //! | 5 | everything is set up; the child waits on the start socket | child -> parent | `Ready` | - |
 //! | * | any step failed; the child exits after sending | child -> parent | `Error` | - |
 //!
@@ -32,6 +33,8 @@ pub enum ToChild {
     /// Mount indices of the fds attached to this message.
     Idmapped(Vec<usize>),
     HooksDone,
+    /// The seccomp listener reached the agent; the child closes its copy and goes on.
+    SeccompDone,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +44,8 @@ pub enum FromChild {
     RunHooks,
     /// The pty's name; the master travels as the attached fd.
     Console(String),
+    /// The seccomp notification listener travels as the attached fd.
+    SeccompListener,
     Ready,
     Error(ChildError),
 }

@@ -7,6 +7,7 @@ pub mod fd;
 pub mod idmap_userns;
 pub mod mount;
 pub mod sched;
+pub mod seccomp;
 pub mod signal;
 pub mod tty;
 pub mod uts;
