@@ -83,6 +83,20 @@ pub fn parse_pax_time(text: &str) -> Option<Time> {
     })
 }
 
+/// A numeric header field; one left blank (NULs or spaces, as some writers leave fields they do
+/// not use) reads as 0, as Go's archive/tar has it.
+fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        Err(err) => Err(err),
+    }
+}
+
+fn id(value: u64) -> io::Result<u32> {
+    u32::try_from(value).map_err(|_| io::Error::other(format!("id {value} is out of range")))
+}
+
 fn pax_id(text: &str) -> Option<u32> {
     text.parse().ok()
 }
@@ -91,13 +105,15 @@ impl Meta {
     /// Reads the entry's metadata. `pax` is the entry's PAX records (key, value).
     pub fn from_header(header: &tar::Header, pax: &[(String, Vec<u8>)]) -> io::Result<Meta> {
         let mtime = Time {
-            sec: i64::try_from(header.mtime()?).unwrap_or(i64::MAX),
+            sec: i64::try_from(numeric(header.mtime(), &header.as_old().mtime)?)
+                .unwrap_or(i64::MAX),
             nsec: 0,
         };
+        let old = header.as_old();
         let mut meta = Meta {
-            mode: header.mode()? & 0o7777,
-            uid: u32::try_from(header.uid()?).map_err(io::Error::other)?,
-            gid: u32::try_from(header.gid()?).map_err(io::Error::other)?,
+            mode: numeric(header.mode().map(u64::from), &old.mode)? as u32 & 0o7777,
+            uid: id(numeric(header.uid(), &old.uid)?)?,
+            gid: id(numeric(header.gid(), &old.gid)?)?,
             mtime,
             atime: mtime,
             xattrs: Vec::new(),
@@ -190,6 +206,19 @@ mod tests {
             meta.xattrs,
             vec![("security.capability".to_string(), vec![1, 2, 3])]
         );
+    }
+
+    #[test]
+    fn blank_numeric_fields_read_as_zero() {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_mtime(5);
+        header.as_old_mut().uid = [0; 8];
+        header.as_old_mut().gid = [b' '; 8];
+        let meta = Meta::from_header(&header, &[]).unwrap();
+        assert_eq!((meta.uid, meta.gid, meta.mode), (0, 0, 0o644));
+        header.as_old_mut().uid = *b"12x4567\0";
+        assert!(Meta::from_header(&header, &[]).is_err());
     }
 
     #[test]

@@ -223,7 +223,18 @@ impl Unpacker {
                 .collect(),
             None => Vec::new(),
         };
-        let meta = Meta::from_header(entry.header(), &pax).map_err(read_err)?;
+        let mut meta = Meta::from_header(entry.header(), &pax).map_err(read_err)?;
+        let warnings = &mut self.stats.warnings;
+        meta.xattrs.retain(|(name, _)| {
+            let skip = xattr_policy(name) == XattrPolicy::Skip;
+            if skip {
+                warnings.push(format!(
+                    "{}: extended attribute {name} not set: overlayfs would obey it",
+                    path.display()
+                ));
+            }
+            !skip
+        });
 
         let Some(name) = path.file_name().map(OsStr::to_os_string) else {
             // The rootfs itself ("./"): only its metadata.
@@ -516,7 +527,7 @@ impl Unpacker {
                 name: name.to_string(),
                 source,
             }),
-            XattrPolicy::Skip | XattrPolicy::BestEffort => {
+            XattrPolicy::BestEffort | XattrPolicy::Skip => {
                 warnings.push(format!(
                     "{}: extended attribute {name} not set: {source}",
                     host_path.display()
