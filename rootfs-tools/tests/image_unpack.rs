@@ -164,6 +164,9 @@ fn oci_layout_directory_and_tar() {
         serde_json::from_slice(&fs::read(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["process"]["args"], json!(["/bin/tool"]));
     assert_eq!(config["root"]["path"], json!("rootfs"));
+    // cella would accept it.
+    let spec = runtime_spec::load_config(&out).unwrap();
+    runtime_spec::validate(&spec, &out).unwrap();
 
     let archive = tmp.path().join("layout.tar");
     common::tar_dir(&layout, &archive);
