@@ -462,14 +462,26 @@ fn large_layer() {
         .layer(layer.finish(), Compress::Gzip)
         .write_oci(&layout, &["latest"]);
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    // On a terminal (script(1) supplies one) a progress bar is drawn.
+    let command = format!(
+        "{} bundle --image {} --out {}",
+        env!("CARGO_BIN_EXE_cella-rootfs"),
+        layout.display(),
+        out.display()
+    );
+    let Ok(output) = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .output()
+    else {
+        eprintln!("SKIP large_layer: no script(1) to supply a terminal");
+        return;
+    };
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("layer 1/1 ["),
+        "no progress bar: {terminal:?}"
+    );
     assert_eq!(fs::read(out.join("rootfs/big/one")).unwrap(), big);
     let count = fs::read_dir(out.join("rootfs/big")).unwrap().count();
     assert_eq!(count, 2001);

@@ -7,26 +7,26 @@
 //! without following it ([`fsops`]). Nothing is ever resolved by joining strings onto the
 //! rootfs's host path.
 
+mod entries;
 mod fsops;
 mod meta;
 mod path;
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{OsStr, OsString};
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use pathrs::Root;
-use rustix::fs::FileType;
 
 pub use meta::{xattr_policy, Meta, Time, XattrPolicy};
 pub use path::{action, clean, Action, OPAQUE_MARKER, WHITEOUT_PREFIX};
 
 pub(crate) use fsops::io_err as fsops_io_err;
-use fsops::{pathrs_errno, MetaError, Special};
+use fsops::{pathrs_errno, Special};
 
 const COPY_BUFFER: usize = 256 << 10;
 
@@ -159,16 +159,9 @@ impl Unpacker {
     /// Sets the directories' times and returns what was done.
     pub fn finish(self) -> Result<UnpackStats, UnpackError> {
         for (path, meta) in &self.dir_times {
-            let handle = match self.root.resolve_nofollow(path) {
-                Ok(handle) => handle,
-                // Removed by a later layer.
-                Err(err) if pathrs_errno(&err) == Some(libc_enoent()) => continue,
-                Err(source) => {
-                    return Err(UnpackError::Resolve {
-                        path: path.clone(),
-                        source,
-                    })
-                }
+            // None: removed by a later layer.
+            let Some(handle) = self.resolve(path, false)? else {
+                continue;
             };
             match fsops::set_dir_times(handle.as_fd(), meta) {
                 Ok(()) => {}
@@ -185,6 +178,27 @@ impl Unpacker {
             }
         }
         Ok(self.stats)
+    }
+
+    /// `path` resolved inside the rootfs, the rootfs itself for the empty path; `None` when it
+    /// does not exist. `follow`: whether a symlink as last component is followed (inside).
+    fn resolve(&self, path: &Path, follow: bool) -> Result<Option<OwnedFd>, UnpackError> {
+        if path.as_os_str().is_empty() {
+            return self.dup_root().map(Some);
+        }
+        let resolved = if follow {
+            self.root.resolve(path)
+        } else {
+            self.root.resolve_nofollow(path)
+        };
+        match resolved {
+            Ok(handle) => Ok(Some(handle.into())),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(source) => Err(UnpackError::Resolve {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
     }
 
     fn host_path(&self, path: &Path) -> PathBuf {
@@ -280,16 +294,18 @@ impl Unpacker {
         Ok(())
     }
 
-    fn root_fd(&self) -> Result<Rc<OwnedFd>, UnpackError> {
-        let fd = self
-            .root
+    fn dup_root(&self) -> Result<OwnedFd, UnpackError> {
+        self.root
             .as_fd()
             .try_clone_to_owned()
             .map_err(|source| UnpackError::Create {
                 path: self.rootfs.clone(),
                 source,
-            })?;
-        Ok(Rc::new(fd))
+            })
+    }
+
+    fn root_fd(&self) -> Result<Rc<OwnedFd>, UnpackError> {
+        self.dup_root().map(Rc::new)
     }
 
     /// The directory `parent` (relative to the rootfs), created with missing parents.
@@ -299,300 +315,20 @@ impl Unpacker {
                 return Ok(Rc::clone(fd));
             }
         }
-        let fd = if parent.as_os_str().is_empty() {
-            self.root_fd()?
-        } else {
-            let handle = match self.root.resolve(parent) {
-                Ok(handle) => handle,
-                Err(err) if pathrs_errno(&err) == Some(libc_enoent()) => self
-                    .root
-                    .mkdir_all(parent, &std::fs::Permissions::from_mode(0o755))
-                    .map_err(|source| UnpackError::MakeParents {
-                        path: parent.to_path_buf(),
-                        source,
-                    })?,
-                Err(source) => {
-                    return Err(UnpackError::Resolve {
-                        path: parent.to_path_buf(),
-                        source,
-                    })
-                }
-            };
-            Rc::new(OwnedFd::from(handle))
+        let fd = match self.resolve(parent, true)? {
+            Some(fd) => fd,
+            None => self
+                .root
+                .mkdir_all(parent, &std::fs::Permissions::from_mode(0o755))
+                .map_err(|source| UnpackError::MakeParents {
+                    path: parent.to_path_buf(),
+                    source,
+                })?
+                .into(),
         };
+        let fd = Rc::new(fd);
         self.parent = Some((parent.to_path_buf(), Rc::clone(&fd)));
         Ok(fd)
-    }
-
-    /// Runs `create`; when something is in the way, removes it (a whole tree for a directory)
-    /// and runs `create` again.
-    fn replace(
-        &mut self,
-        path: &Path,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        mut create: impl FnMut(BorrowedFd<'_>) -> io::Result<()>,
-    ) -> Result<(), UnpackError> {
-        match create(dir) {
-            Err(err) if err.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error()) => {
-                self.remove_at(path, dir, name)?;
-                create(dir)
-            }
-            other => other,
-        }
-        .map_err(|source| UnpackError::Create {
-            path: self.host_path(path),
-            source,
-        })
-    }
-
-    /// Removes whatever is at `dir/name` (`path` in the rootfs), a directory with its contents.
-    fn remove_at(
-        &mut self,
-        path: &Path,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-    ) -> Result<(), UnpackError> {
-        let remove_err = |source| UnpackError::Remove {
-            path: self.host_path(path),
-            source,
-        };
-        match fsops::file_type_at(dir, name).map_err(remove_err)? {
-            None => Ok(()),
-            Some(FileType::Directory) => self.remove_tree(path),
-            Some(_) => fsops::unlink(dir, name).map_err(remove_err),
-        }
-    }
-
-    /// Removes `path` and everything under it.
-    fn remove_tree(&mut self, path: &Path) -> Result<(), UnpackError> {
-        // The cached parent may be inside the tree.
-        self.parent = None;
-        match self.root.remove_all(path) {
-            Ok(()) => Ok(()),
-            Err(err) if pathrs_errno(&err) == Some(libc_enoent()) => Ok(()),
-            Err(err) => Err(UnpackError::Remove {
-                path: self.host_path(path),
-                source: io::Error::other(err),
-            }),
-        }
-    }
-
-    fn directory(
-        &mut self,
-        path: &Path,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        meta: &Meta,
-    ) -> Result<(), UnpackError> {
-        let create_err = |this: &Self, source| UnpackError::Create {
-            path: this.host_path(path),
-            source,
-        };
-        match fsops::mkdir(dir, name) {
-            Ok(()) => {}
-            Err(err) if err.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error()) => {
-                // An existing directory is kept with its contents (layers add to directories);
-                // anything else gives way.
-                let existing = fsops::file_type_at(dir, name).map_err(|e| create_err(self, e))?;
-                if existing != Some(FileType::Directory) {
-                    self.remove_at(path, dir, name)?;
-                    fsops::mkdir(dir, name).map_err(|e| create_err(self, e))?;
-                }
-            }
-            Err(err) => return Err(create_err(self, err)),
-        }
-        self.dir_meta(path, dir, name, meta)
-    }
-
-    fn dir_meta(
-        &mut self,
-        path: &Path,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        meta: &Meta,
-    ) -> Result<(), UnpackError> {
-        let fd = fsops::open_dir(dir, name).map_err(|source| UnpackError::Create {
-            path: self.host_path(path),
-            source,
-        })?;
-        self.apply_meta(path, meta, |xattr_failed| {
-            fsops::set_meta_fd(fd.as_fd(), meta, false, xattr_failed)
-        })?;
-        self.dir_times.insert(path.to_path_buf(), meta.clone());
-        Ok(())
-    }
-
-    fn regular<R: Read>(
-        &mut self,
-        path: &Path,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        entry: &mut tar::Entry<'_, R>,
-        meta: &Meta,
-    ) -> Result<(), UnpackError> {
-        let mut file = match fsops::create_file(dir, name) {
-            Err(err) if err.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error()) => {
-                self.remove_at(path, dir, name)?;
-                fsops::create_file(dir, name)
-            }
-            other => other,
-        }
-        .map_err(|source| UnpackError::Create {
-            path: self.host_path(path),
-            source,
-        })?;
-        loop {
-            let n = match entry.read(&mut self.buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(UnpackError::ReadEntry {
-                        path: path.to_path_buf(),
-                        source,
-                    })
-                }
-            };
-            file.write_all(&self.buffer[..n])
-                .map_err(|source| UnpackError::Write {
-                    path: self.host_path(path),
-                    source,
-                })?;
-            self.stats.file_bytes += n as u64;
-        }
-        self.apply_meta(path, meta, |xattr_failed| {
-            fsops::set_meta_fd(file.as_fd(), meta, true, xattr_failed)
-        })
-    }
-
-    fn hard_link(
-        &mut self,
-        path: &Path,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        target: &Path,
-    ) -> Result<(), UnpackError> {
-        let link_err = |this: &Self, source| UnpackError::Link {
-            path: this.host_path(path),
-            target: target.to_path_buf(),
-            source,
-        };
-        if target == path {
-            return Ok(());
-        }
-        let Some(target_name) = target.file_name() else {
-            let einval = io::Error::from_raw_os_error(rustix::io::Errno::INVAL.raw_os_error());
-            return Err(link_err(self, einval));
-        };
-        let target_dir = self
-            .root
-            .resolve(target.parent().unwrap_or(Path::new("")))
-            .map_err(|err| link_err(self, io::Error::other(err)))?;
-        let target_dir: OwnedFd = target_dir.into();
-        let result = self.replace(path, dir, name, |d| {
-            fsops::hard_link(target_dir.as_fd(), target_name, d, name)
-        });
-        match result {
-            Err(UnpackError::Create { source, .. }) => Err(link_err(self, source)),
-            other => other,
-        }
-    }
-
-    fn special_meta(
-        &mut self,
-        path: &Path,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        meta: &Meta,
-    ) -> Result<(), UnpackError> {
-        self.apply_meta(path, meta, |xattr_failed| {
-            fsops::set_meta_at(dir, name, meta, xattr_failed)
-        })
-    }
-
-    /// Runs a metadata step, deciding per extended attribute what a refusal means.
-    fn apply_meta(
-        &mut self,
-        path: &Path,
-        meta: &Meta,
-        step: impl FnOnce(
-            &mut dyn FnMut(&str, io::Error) -> Result<(), MetaError>,
-        ) -> Result<(), MetaError>,
-    ) -> Result<(), UnpackError> {
-        let mut warnings = Vec::new();
-        let host_path = self.host_path(path);
-        let mut xattr_failed = |name: &str, source: io::Error| match xattr_policy(name) {
-            XattrPolicy::Required => Err(MetaError::Xattr {
-                name: name.to_string(),
-                source,
-            }),
-            XattrPolicy::BestEffort | XattrPolicy::Skip => {
-                warnings.push(format!(
-                    "{}: extended attribute {name} not set: {source}",
-                    host_path.display()
-                ));
-                Ok(())
-            }
-        };
-        let result = step(&mut xattr_failed);
-        self.stats.warnings.extend(warnings);
-        result.map_err(|err| match err {
-            MetaError::Chown(source) => UnpackError::Chown {
-                path: host_path.clone(),
-                uid: meta.uid,
-                gid: meta.gid,
-                source,
-            },
-            MetaError::Chmod(source) => UnpackError::Chmod {
-                path: host_path.clone(),
-                mode: meta.mode,
-                source,
-            },
-            MetaError::Times(source) => UnpackError::Times {
-                path: host_path.clone(),
-                source,
-            },
-            MetaError::Xattr { name, source } => UnpackError::Xattr {
-                path: host_path.clone(),
-                name,
-                source,
-            },
-        })
-    }
-
-    /// `.wh.NAME`: removes NAME as the lower layers left it.
-    fn whiteout(&mut self, target: &Path) -> Result<(), UnpackError> {
-        if self.layer_paths.contains(target) {
-            return Ok(());
-        }
-        self.remove_tree(target)
-    }
-
-    /// `.wh..wh..opq`: removes every lower-layer entry of `dir`.
-    fn make_opaque(&mut self, dir: &Path) -> Result<(), UnpackError> {
-        let handle = match self.root.resolve(dir) {
-            Ok(handle) => handle,
-            Err(err) if pathrs_errno(&err) == Some(libc_enoent()) => return Ok(()),
-            Err(source) => {
-                return Err(UnpackError::Resolve {
-                    path: dir.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        let names: Vec<OsString> =
-            fsops::list_dir(handle.as_fd()).map_err(|source| UnpackError::Remove {
-                path: self.host_path(dir),
-                source,
-            })?;
-        for name in names {
-            let child = dir.join(&name);
-            if !self.layer_paths.contains(&child) {
-                self.remove_tree(&child)?;
-            }
-        }
-        Ok(())
     }
 }
 
