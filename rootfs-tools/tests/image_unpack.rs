@@ -199,6 +199,25 @@ fn docker_archive() {
     assert!(ok, "{stderr}");
     check_multi_layer(&out.join("rootfs"));
 
+    // The same archive unpacked into a directory (docker save | tar -x).
+    let dir = tmp.path().join("image-dir");
+    tar::Archive::new(fs::File::open(&archive).unwrap())
+        .unpack(&dir)
+        .unwrap();
+    let out_dir = tmp.path().join("bundle-from-dir");
+    let (ok, stderr) = run(&[
+        "bundle",
+        "--image",
+        dir.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        snapshot(&out.join("rootfs")),
+        snapshot(&out_dir.join("rootfs"))
+    );
+
     let (ok, stderr) = run(&[
         "bundle",
         "--image",
@@ -241,6 +260,51 @@ fn tags_choose_the_image() {
     ]);
     assert!(ok, "{stderr}");
     assert_eq!(fs::read(tmp.path().join("b/rootfs/one")).unwrap(), b"1");
+}
+
+#[test]
+fn multi_platform_index() {
+    if !is_root("multi_platform_index") {
+        return;
+    }
+    // index.json -> an image index with an arm64 and an amd64 manifest (the one written by
+    // write_oci) -> layers.
+    let tmp = tempdir();
+    let layout = tmp.path().join("layout");
+    small_image().write_oci(&layout, &["latest"]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mut amd64 = index["manifests"][0].clone();
+    amd64.as_object_mut().unwrap().remove("annotations");
+    amd64["platform"] = json!({"os": "linux", "architecture": "amd64"});
+    let mut arm64 = amd64.clone();
+    arm64["platform"] = json!({"os": "linux", "architecture": "arm64"});
+    arm64["digest"] = json!(format!("sha256:{}", "0".repeat(64)));
+    let nested = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [arm64, amd64]
+    }))
+    .unwrap();
+    let digest = common::sha256(&nested);
+    fs::write(layout.join(digest.blob_path()), &nested).unwrap();
+    let top = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": digest.to_string(),
+        "size": nested.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "multi"}
+    }]});
+    fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    let out = tmp.path().join("bundle");
+    let (ok, stderr) = run(&[
+        "bundle",
+        "--image",
+        &format!("{}:multi", layout.display()),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(fs::read(out.join("rootfs/etc/motd")).unwrap(), b"hello");
 }
 
 fn small_image() -> Image {
