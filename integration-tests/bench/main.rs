@@ -46,6 +46,11 @@ struct Args {
     /// Rounds of the throughput scenario per runtime
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Pause before every container of the sequential scenarios, in ms. Back to back, a
+    /// cgroup v1 attach often skips the RCU grace period its lock needs (the previous
+    /// container's left it fast); a pause of ~100 ms shows the cost a lone start pays
+    #[arg(long, default_value_t = 0)]
+    pause_ms: u64,
     /// Scenarios to run: run, csd (create/start/delete), exec, concurrent
     #[arg(long, value_delimiter = ',', default_value = "run,csd,exec,concurrent")]
     scenarios: Vec<String>,
@@ -76,6 +81,11 @@ struct Args {
     /// Directory for the tmpfs holding state and bundles (default: a new one under /tmp)
     #[arg(long)]
     work: Option<PathBuf>,
+    /// Only write the bench's bundle (busybox rootfs, config.json running /bin/true with
+    /// cgroupsPath /cella-bench-profile) to this directory and exit: for profiling a runtime by
+    /// hand (see integration-tests/bench/README.md)
+    #[arg(long, value_name = "DIR")]
+    bundle_only: Option<PathBuf>,
     /// Write the markdown report to this file
     #[arg(long)]
     out: Option<PathBuf>,
@@ -96,6 +106,9 @@ fn main() -> ExitCode {
 }
 
 fn bench(args: &Args) -> Result<(), String> {
+    if let Some(dir) = &args.bundle_only {
+        return write_bundle(dir);
+    }
     if !nix::unistd::geteuid().is_root() {
         return Err("must run as root (containers, cgroups, mount namespaces)".into());
     }
@@ -214,6 +227,7 @@ fn bench_in(
         warmup: args.warmup,
         concurrent: args.concurrent,
         rounds: args.rounds,
+        pause_ms: args.pause_ms,
         missing,
     };
     let md = report::markdown(&conditions, &subjects, layout.memory_peak_name());
@@ -258,6 +272,9 @@ fn run_scenarios(
         } else {
             &mut subjects[i].samples
         };
+        if args.pause_ms > 0 && scenario != "concurrent" {
+            std::thread::sleep(Duration::from_millis(args.pause_ms));
+        }
         if let Err(e) = f(samples) {
             eprintln!("\n{} {scenario}: {e}", subjects[i].name);
             subjects[i].errors.push((scenario.to_owned(), e));
@@ -373,6 +390,20 @@ fn cleanup(ctx: &Ctx, rts: &[Runtime]) {
     for left in host::remove_cgroups(&ctx.prefix) {
         eprintln!("cleanup: cgroup left behind: {left}");
     }
+}
+
+fn write_bundle(dir: &std::path::Path) -> Result<(), String> {
+    let rootfs = dir.join("rootfs");
+    rootfs_tools::busybox_rootfs(&rootfs).map_err(|e| format!("busybox rootfs: {e}"))?;
+    let rootfs = rootfs
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", rootfs.display()))?;
+    let config = scenarios::config(&rootfs, &["/bin/true"], "/cella-bench-profile");
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap())
+        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 fn date() -> String {

@@ -23,6 +23,8 @@ pub struct Conditions {
     pub warmup: usize,
     pub concurrent: usize,
     pub rounds: usize,
+    /// Pause before each sequential container, in ms (0: back to back).
+    pub pause_ms: u64,
     pub missing: Vec<String>,
 }
 
@@ -53,6 +55,14 @@ pub fn markdown(c: &Conditions, subjects: &[Subject], mem_file: &str) -> String 
          runtime process.",
         c.iterations, c.warmup, c.rounds, c.concurrent
     );
+    if c.pause_ms > 0 {
+        let _ = writeln!(
+            s,
+            "- pause: {} ms before every container of the sequential scenarios (cold cgroup \
+             attach: the RCU grace period of the cgroup v1 migration lock is paid each time)",
+            c.pause_ms
+        );
+    }
     let _ = writeln!(
         s,
         "- ratio: runtime / cella, so above 1 means cella is faster or smaller. `floor` is the \
