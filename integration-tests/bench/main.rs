@@ -228,6 +228,7 @@ fn bench_in(
         concurrent: args.concurrent,
         rounds: args.rounds,
         pause_ms: args.pause_ms,
+        floor,
         missing,
     };
     let md = report::markdown(&conditions, &subjects, layout.memory_peak_name());

@@ -25,6 +25,8 @@ pub struct Conditions {
     pub rounds: usize,
     /// Pause before each sequential container, in ms (0: back to back).
     pub pause_ms: u64,
+    /// Whether the no-runtime floor was measured.
+    pub floor: bool,
     pub missing: Vec<String>,
 }
 
@@ -65,9 +67,13 @@ pub fn markdown(c: &Conditions, subjects: &[Subject], mem_file: &str) -> String 
     }
     let _ = writeln!(
         s,
-        "- ratio: runtime / cella, so above 1 means cella is faster or smaller. `floor` is the \
-         same namespaces and chroot without any runtime: \
-         `unshare --fork --pid --mount --uts --ipc --net --cgroup chroot ROOTFS /bin/true`.\n"
+        "- ratio: runtime / cella, so above 1 means cella is faster or smaller.{}\n",
+        if c.floor {
+            " `floor` is the same namespaces and chroot without any runtime: \
+             `unshare --fork --pid --mount --uts --ipc --net --cgroup chroot ROOTFS /bin/true`."
+        } else {
+            ""
+        }
     );
     s.push_str(&table(c, subjects, mem_file));
     let errors: Vec<_> = subjects
