@@ -83,7 +83,8 @@ pub fn markdown(c: &Conditions, subjects: &[Subject], mem_file: &str) -> String 
     if !errors.is_empty() {
         let _ = writeln!(
             s,
-            "\nFailures (the runtime is left out of that scenario):\n"
+            "\nFailures (the runtime ran no more containers in that scenario; its medians \
+             there cover the containers before the failure):\n"
         );
         for (name, sc, e) in errors {
             let _ = writeln!(s, "- {name}, {sc}: {}", e.replace('\n', " "));

@@ -32,7 +32,8 @@ die() {
 cella=$target/release/cella
 bench=$target/release/cella-bench
 [[ -x $cella && -x $bench ]] \
-    || die "build first: cargo build --release --bin cella --bin cella-bench -p cella -p integration-tests"
+    || die "build first: cargo build --release --bin cella --bin cella-bench" \
+        "-p cella -p integration-tests"
 
 share=$(mktemp -d "${TMPDIR:-/tmp}/cella-bench-vm.XXXXXX")
 trap 'rm -rf "$share"' EXIT
