@@ -92,7 +92,6 @@ fn cve_2019_5736_created_init_exe_is_out_of_reach() {
 /// namespace given that capability): being non-dumpable does not stop it, so the binary
 /// itself must not be writable through /proc/1/exe.
 #[test]
-#[ignore = "cella is vulnerable without binary protection: CAP_SYS_PTRACE opens /proc/1/exe (the host binary) and writes it after start"]
 fn cve_2019_5736_created_init_exe_resists_cap_sys_ptrace() {
     let Some(rt) = setup_with(&[Req::HostTool("ldd")]) else {
         return;
@@ -107,7 +106,6 @@ fn cve_2019_5736_created_init_exe_resists_cap_sys_ptrace() {
 /// loses there (runc dropped such a scheme for that reason). A container with CAP_SYS_ADMIN
 /// and no user namespace has other ways out; this checks only that this one is closed.
 #[test]
-#[ignore = "cella is vulnerable without binary protection: CAP_SYS_PTRACE opens /proc/1/exe (the host binary) and writes it after start"]
 fn cve_2019_5736_created_init_exe_resists_cap_sys_admin() {
     let Some(rt) = setup_with(&[Req::HostTool("ldd")]) else {
         return;
@@ -178,7 +176,6 @@ fn cve_2019_5736_created_init_exe_is_out_of_reach_in_a_user_namespace() {
 /// The image carries the loader and libraries the runtime needs, as a distribution image does.
 /// The victim runtime waits opening its log (a fifo) until the attacker holds its binary.
 #[test]
-#[ignore = "cella is vulnerable without binary protection: the container's exec of /proc/self/exe runs the host binary"]
 fn cve_2019_5736_runtime_run_in_the_container_cannot_be_overwritten() {
     let Some(rt) = setup_with(&[Req::HostTool("ldd")]) else {
         return;
