@@ -35,17 +35,24 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 command -v jq >/dev/null || { echo "jq is needed" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/cella-test-bench-XXXXXX)
+names=()
+cmds=()
 ro_bin=$work/ro/cella
 cleanup() {
-    if mountpoint -q "$ro_bin" 2>/dev/null || grep -q " $ro_bin " /proc/self/mountinfo; then
-        umount -l "$ro_bin" || true
-    fi
-    for state in "$work"/state-*; do
+    local i state cmd
+    for i in "${!cmds[@]}"; do
+        state=$work/state-$i
         [ -d "$state" ] || continue
-        for id in $(ls "$state"); do
-            "$CELLA" --root "$state" delete --force "$id" >/dev/null 2>&1 || true
+        # shellcheck disable=SC2206 # the command is deliberately word-split
+        cmd=(env ${cmds[$i]})
+        for id in "$state"/*; do
+            [ -e "$id" ] || continue
+            "${cmd[@]}" --root "$state" delete --force "${id##*/}" >/dev/null 2>&1 || true
         done
     done
+    if grep -q " $ro_bin " /proc/self/mountinfo; then
+        umount -l "$ro_bin" || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,8 +67,8 @@ jq '.process.terminal = false | .process.args = ["/bin/true"]' "$bundle/config.j
     >"$bundle/config.json.new"
 mv "$bundle/config.json.new" "$bundle/config.json"
 
-names=(cella)
-cmds=("$CELLA")
+names+=(cella)
+cmds+=("$CELLA")
 mkdir -p "$work/ro"
 cp "$CELLA" "$ro_bin"
 mount --bind "$ro_bin" "$ro_bin"
@@ -98,14 +105,14 @@ for ((round = 0; round < ROUNDS; round++)); do
             exit 1
         fi
         t1=$EPOCHREALTIME
-        samples[$name]+="$(( (${t1/./} - ${t0/./}) )) "
+        samples[$name]+="$((${t1/./} - ${t0/./})) "
         "${cmd[@]}" --root "$state" delete --force "$id" >/dev/null 2>&1 || true
         # The protection alone: `run` of a bundle that does not exist gets through the
         # protection (it comes before the bundle is read) and fails without a container.
         t0=$EPOCHREALTIME
         "${cmd[@]}" --root "$state" run --bundle "$work/none" "$id" </dev/null >/dev/null 2>&1 || true
         t1=$EPOCHREALTIME
-        startup[$name]+="$(( (${t1/./} - ${t0/./}) )) "
+        startup[$name]+="$((${t1/./} - ${t0/./})) "
     done
 done
 
@@ -114,7 +121,7 @@ table() {
     printf '%-20s %10s %10s %10s   (%s, %s rounds, ms)\n' variant median min max "$2" "$ROUNDS"
     for name in "${names[@]}"; do
         local sorted n med
-        sorted=($(tr ' ' '\n' <<<"${data[$name]}" | grep . | sort -n))
+        mapfile -t sorted < <(tr ' ' '\n' <<<"${data[$name]}" | grep . | sort -n)
         n=${#sorted[@]}
         if ((n % 2)); then
             med=${sorted[n / 2]}
