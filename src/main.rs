@@ -30,6 +30,15 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    // Before anything is cloned into a container (CVE-2019-5736): see process::exe.
+    if matches!(
+        cli.command,
+        cli::Command::Create(_) | cli::Command::Run(_) | cli::Command::Exec(_)
+    ) {
+        if let Err(e) = process::exe::protect() {
+            log::warn!("runtime binary left writable from containers that reach it: {e}");
+        }
+    }
     match commands::dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

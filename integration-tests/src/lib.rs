@@ -10,10 +10,12 @@
 //! (`cella-test-<pid>-<n>`), so tests run in parallel and the default cgroup paths never clash.
 //! Dropping a [`Bundle`] force-deletes its container and removes the temporary directories.
 
+pub mod attack;
 mod bundle;
 mod console;
 mod holder;
 mod hooks;
+pub mod hostbin;
 mod hostdir;
 mod leftovers;
 mod output;

@@ -2,6 +2,7 @@
 
 mod attributes;
 pub mod channel;
+pub mod exe;
 pub mod init;
 pub mod parent;
 pub mod protocol;
