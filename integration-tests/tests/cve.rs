@@ -286,7 +286,6 @@ fn cve_2024_21626_cwd_through_proc_self_fd_reads_no_host_file() {
 /// The same attack, stricter: every N must fail to start or start inside the rootfs, not in
 /// some other directory the runtime had open.
 #[test]
-#[ignore = "cella bug: with cwd /proc/self/fd/8 the process starts in pathrs's private procfs (still open at chdir), outside the rootfs"]
 fn cve_2024_21626_cwd_through_proc_self_fd_stays_in_the_rootfs() {
     let Some(rt) = setup() else { return };
     let host = HostDir::new();

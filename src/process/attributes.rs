@@ -116,7 +116,20 @@ pub(super) fn switch_user(p: &ProcessPlan) -> Result<(), ChildError> {
     }
     nix::unistd::chdir(&p.cwd)
         .map_err(|e| errno_fail(&format!("chdir to cwd ({:?}) set in config.json", p.cwd), e))?;
-    Ok(())
+    // A cwd reached through a magic link (/proc/self/fd/N, CVE-2024-21626) can lie outside
+    // the container's root; the kernel then reports it as unreachable (getcwd fails with
+    // ENOENT, or returns a path not starting with '/').
+    match nix::unistd::getcwd() {
+        Ok(dir) if dir.is_absolute() => Ok(()),
+        _ => Err(ChildError {
+            step: "chdir".into(),
+            errno: Some(Errno::ENOENT as i32),
+            message: format!(
+                "cwd {:?} set in config.json is outside the container's root",
+                p.cwd
+            ),
+        }),
+    }
 }
 
 fn apply_caps(c: &CapSets) -> Result<(), ChildError> {

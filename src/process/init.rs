@@ -332,11 +332,25 @@ fn receive_idmapped_mounts(chan: &Channel) -> Result<IdmappedMounts, ChildError>
 }
 
 fn enter_namespaces(ns: &NamespacePlan, chan: &Channel) -> Result<(), ChildError> {
-    for join in &ns.joins {
-        let f = std::fs::File::open(&join.path)
-            .map_err(|e| fail(&format!("open {} namespace {:?}", join.name, join.path), e))?;
-        setns(&f, join.kind)
+    // Every file is opened before the first setns: once in a user namespace, /proc/PID/ns of a
+    // non-dumpable process (a created init) is no longer ours to open.
+    let files = ns
+        .joins
+        .iter()
+        .map(|join| {
+            std::fs::File::open(&join.path)
+                .map_err(|e| fail(&format!("open {} namespace {:?}", join.name, join.path), e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (join, f) in ns.joins.iter().zip(&files) {
+        setns(f, join.kind)
             .map_err(|e| errno_fail(&format!("join {} namespace {:?}", join.name, join.path), e))?;
+    }
+    drop(files);
+    if ns.joins.iter().any(|j| j.kind == CloneFlags::CLONE_NEWUSER) {
+        // Joined, not made: the runtime maps nothing, so take the namespace's root as a new
+        // one would (our host uid is not necessarily mapped there).
+        become_root_in_userns()?;
     }
     let flags = ns.unshare_flags;
     if !flags.is_empty() {

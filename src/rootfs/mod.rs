@@ -198,6 +198,20 @@ impl RootfsPlan {
     pub fn prepare(&self, idmapped: IdmappedMounts) -> Result<(), RootfsError> {
         pivot::prepare_root(self)?;
         let root = mounts::open_root(&self.rootfs)?;
+        // /proc must be a real directory of the rootfs: a symlink would make the container's
+        // procfs appear elsewhere and every later /proc lookup (ours and pathrs's) resolve
+        // through the image's link (CVE-2019-16884 class). Refused, as runc does.
+        if self
+            .mounts
+            .iter()
+            .any(|m| m.destination == std::path::Path::new("/proc"))
+            && root.readlink("/proc").is_ok()
+        {
+            return Err(RootfsError::InvalidMount {
+                destination: PathBuf::from("/proc"),
+                reason: "it is a symlink in the rootfs; /proc must be a directory".into(),
+            });
+        }
         let mut idmapped = idmapped;
         for (index, entry) in self.mounts.iter().enumerate() {
             let tree = match &entry.kind {

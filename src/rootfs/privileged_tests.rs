@@ -308,10 +308,9 @@ fn hostile_symlinks_stay_inside_the_rootfs() {
         .collect();
     let host = |i: usize| outside[i].path().to_path_buf();
     let in_rootfs = |p: &Path| rootfs.join(p.strip_prefix("/").unwrap());
-    // /proc -> absolute host path, /escape -> relative path climbing out: both resolve inside
-    // the rootfs, where their targets exist.
-    fs::remove_dir(rootfs.join("proc")).unwrap();
-    std::os::unix::fs::symlink(host(0), rootfs.join("proc")).unwrap();
+    // /abs -> absolute host path, /escape -> relative path climbing out: both resolve inside
+    // the rootfs, where their targets exist. (A symlinked /proc is refused outright.)
+    std::os::unix::fs::symlink(host(0), rootfs.join("abs")).unwrap();
     fs::create_dir_all(in_rootfs(&host(0))).unwrap();
     let climb =
         PathBuf::from("../../../../../../../../..").join(host(1).strip_prefix("/").unwrap());
@@ -321,7 +320,7 @@ fn hostile_symlinks_stay_inside_the_rootfs() {
     std::os::unix::fs::symlink(host(2), rootfs.join("dangling")).unwrap();
     let plan = bundle.plan(
         json!({"mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/abs", "type": "tmpfs", "source": "tmpfs"},
             {"destination": "/escape/sub", "type": "tmpfs", "source": "tmpfs"},
             {"destination": "/dangling/x", "type": "tmpfs", "source": "tmpfs"}
         ]}),
@@ -341,7 +340,7 @@ fn hostile_symlinks_stay_inside_the_rootfs() {
         let proc_at = in_rootfs(&hosts[0]);
         check(
             points.contains(&proc_at),
-            &format!("proc inside the rootfs at {proc_at:?}"),
+            &format!("tmpfs inside the rootfs at {proc_at:?}"),
         )?;
         check(
             points.contains(&in_rootfs(&hosts[1]).join("sub")),
