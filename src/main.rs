@@ -17,10 +17,17 @@ mod tty;
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(usage_exit_code(e.kind()));
+        }
+    };
     if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         eprintln!(
             "unable to open log file {:?}: {e}",
@@ -66,4 +73,33 @@ pub fn error_message(err: &anyhow::Error) -> String {
         last = text;
     }
     msg
+}
+
+/// runc's exit codes for command-line trouble: help and version are not errors, an unknown
+/// command is 3 (urfave/cli's "command not found"), anything else wrong with the arguments 1.
+fn usage_exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+        ErrorKind::InvalidSubcommand => 3,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_exit_like_runc() {
+        let code = |args: &[&str]| {
+            cli::Cli::try_parse_from(args).map_or_else(|e| usage_exit_code(e.kind()), |_| 255)
+        };
+        assert_eq!(code(&["cella", "frobnicate"]), 3);
+        assert_eq!(code(&["cella", "kill"]), 1);
+        assert_eq!(code(&["cella", "run", "--no-such-flag", "x"]), 1);
+        assert_eq!(code(&["cella", "--help"]), 0);
+        assert_eq!(code(&["cella", "--version"]), 0);
+    }
 }

@@ -178,7 +178,10 @@ fn version_is_printed() {
 #[test]
 fn unknown_subcommand_fails() {
     let Some(rt) = setup() else { return };
-    rt.run(&["frobnicate"]).failed();
+    // runc's codes: 3 for an unknown command, 1 for a missing or bad argument.
+    assert_eq!(rt.run(&["frobnicate"]).code(), Some(3));
+    assert_eq!(rt.run(&["kill"]).code(), Some(1));
+    assert_eq!(rt.run(&["delete", "--no-such-flag", "x"]).code(), Some(1));
 }
 
 /// The `(level, msg)` of one line of a text log: `time="<RFC 3339>" level=<level>
