@@ -242,8 +242,8 @@ fn launch(
         cgroup_fd.as_ref().map(AsFd::as_fd),
         &mut events,
     )?;
-    record.pid = init.as_raw();
-    record.pid_start = super::process_start_time(init).unwrap_or(0);
+    // `on_pid` already recorded the container process (pid and start time).
+    debug_assert_eq!(record.pid, init.as_raw());
     log::debug!("container process {init} is ready");
     record.status = Status::Created;
     super::write_record(dir, record)?;
@@ -269,13 +269,16 @@ struct Events<'a> {
 
 impl LaunchEvents for Events<'_> {
     fn on_pid(&mut self, pid: Pid, _is_init: bool) -> Result<(), String> {
+        // The first pid is the cloned child; on the two-stage path its fork (the container
+        // process) follows and inherits the cgroup the child was moved into.
+        let first = self.record.pid == 0;
         // Recorded at once, so that `delete --force` finds the process if we are killed now.
         self.record.pid = pid.as_raw();
         self.record.pid_start = super::process_start_time(pid).unwrap_or(0);
         super::write_record(self.dir, self.record).map_err(|e| e.to_string())?;
         // On v2 the clone put it there already; on v1 it joins here, before the protocol's
         // `Continue` lets it go on.
-        if self.cgroup.version() == CgroupVersion::V1 {
+        if first && self.cgroup.version() == CgroupVersion::V1 {
             self.cgroup
                 .add_process(pid.as_raw())
                 .map_err(|e| e.to_string())?;

@@ -52,10 +52,11 @@ fn check_lsm(
     selinux: Option<&str>,
     mount_label: Option<&str>,
 ) -> Result<(), PlanError> {
-    let apparmor_on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.trim() == "Y");
-    let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
+    // The host is only asked when the config names a profile or label (this runs on every
+    // create).
     if let Some(profile) = apparmor.filter(|p| !p.is_empty()) {
+        let apparmor_on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
         return Err(PlanError::Lsm(if apparmor_on {
             format!("apparmor profile {profile:?}: applying AppArmor profiles is not supported by cella yet")
         } else {
@@ -63,6 +64,7 @@ fn check_lsm(
         }));
     }
     if selinux.is_some_and(|l| !l.is_empty()) || mount_label.is_some_and(|l| !l.is_empty()) {
+        let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
         return Err(PlanError::Lsm(if selinux_on {
             "selinux labels are not supported by cella yet".to_owned()
         } else {
