@@ -8,7 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{is_root, run, tempdir, Compress, Image, Layer};
+use common::{bundle_ok, is_root, tempdir, Compress, Image, Layer};
 use rootfs_tools::{BUSYBOX, ETC_GROUP, ETC_PASSWD, USER_ID};
 use serde_json::json;
 
@@ -76,14 +76,7 @@ fn bundle_from_image_runs_under_cella() {
     .layer(layer, Compress::Gzip)
     .write_oci(&layout, &["latest"]);
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    let _stderr = bundle_ok(layout.to_str().unwrap(), out.to_str().unwrap());
 
     let state = tmp.path().join("state");
     let id = format!("cella-test-images-{}", std::process::id());

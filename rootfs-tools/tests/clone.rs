@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{is_root, mounts_under, run, snapshot, tempdir, Compress, Image, Layer};
+use common::{bundle_ok, is_root, mounts_under, run, snapshot, tempdir, Compress, Image, Layer};
 use serde_json::json;
 
 /// Removes what a failed test left mounted under `dir`, so the tempdir can go.
@@ -31,14 +31,7 @@ fn base_bundle(dir: &Path) -> PathBuf {
         .layer(layer.finish(), Compress::Gzip)
         .write_oci(&layout, &["latest"]);
     let base = dir.join("base");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        base.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    bundle_ok(layout.to_str().unwrap(), base.to_str().unwrap());
     base
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{is_root, run, snapshot, tempdir, Compress, Image, Layer};
+use common::{bundle_ok, is_root, snapshot, tempdir, Compress, Image, Layer};
 use serde_json::json;
 
 fn has_umoci() -> bool {
@@ -79,14 +79,7 @@ fn same_tree_as_umoci() {
     let layout = tmp.path().join("layout");
     image().write_oci(&layout, &["latest"]);
     let ours = tmp.path().join("ours");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        ours.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    let _stderr = bundle_ok(layout.to_str().unwrap(), ours.to_str().unwrap());
     let theirs = tmp.path().join("umoci");
     let status = Command::new("umoci")
         .args(["unpack", "--image"])

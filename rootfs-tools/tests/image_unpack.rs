@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::{is_root, run, snapshot, tempdir, Compress, Image, Layer};
+use common::{bundle_ok, is_root, run, snapshot, tempdir, Compress, Image, Layer};
 use serde_json::json;
 
 /// Three layers touching every entry type and both kinds of whiteout.
@@ -150,14 +150,7 @@ fn oci_layout_directory_and_tar() {
     let layout = tmp.path().join("layout");
     multi_layer_image().write_oci(&layout, &["v1"]);
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        &format!("{}:v1", layout.display()),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    let stderr = bundle_ok(&format!("{}:v1", layout.display()), out.to_str().unwrap());
     assert!(stderr.is_empty(), "quiet when not a terminal: {stderr}");
     check_multi_layer(&out.join("rootfs"));
     let config: serde_json::Value =
@@ -171,14 +164,7 @@ fn oci_layout_directory_and_tar() {
     let archive = tmp.path().join("layout.tar");
     common::tar_dir(&layout, &archive);
     let out_tar = tmp.path().join("bundle-from-tar");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        archive.to_str().unwrap(),
-        "--out",
-        out_tar.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    bundle_ok(archive.to_str().unwrap(), out_tar.to_str().unwrap());
     assert_eq!(
         snapshot(&out.join("rootfs")),
         snapshot(&out_tar.join("rootfs"))
@@ -205,14 +191,7 @@ fn docker_archive() {
         .unpack(&dir)
         .unwrap();
     let out_dir = tmp.path().join("bundle-from-dir");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        dir.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    bundle_ok(dir.to_str().unwrap(), out_dir.to_str().unwrap());
     assert_eq!(
         snapshot(&out.join("rootfs")),
         snapshot(&out_dir.join("rootfs"))
@@ -251,14 +230,10 @@ fn tags_choose_the_image() {
     ]);
     assert!(!ok);
     assert!(stderr.contains("none tagged \"latest\""), "{stderr}");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
+    bundle_ok(
         &format!("{}:v2", layout.display()),
-        "--out",
         tmp.path().join("b").to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    );
     assert_eq!(fs::read(tmp.path().join("b/rootfs/one")).unwrap(), b"1");
 }
 
@@ -296,14 +271,10 @@ fn multi_platform_index() {
     }]});
     fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
+    bundle_ok(
         &format!("{}:multi", layout.display()),
-        "--out",
         out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    );
     assert_eq!(fs::read(out.join("rootfs/etc/motd")).unwrap(), b"hello");
 }
 
@@ -433,14 +404,7 @@ fn out_must_be_new_or_empty() {
     assert!(stderr.contains("exists and is not empty"), "{stderr}");
     assert_eq!(fs::read(out.join("keep")).unwrap(), b"mine");
     fs::remove_file(out.join("keep")).unwrap();
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    bundle_ok(layout.to_str().unwrap(), out.to_str().unwrap());
 }
 
 #[test]
@@ -468,14 +432,7 @@ fn xattrs_are_set_and_overlay_ones_skipped() {
         .layer(layer.finish(), Compress::Gzip)
         .write_oci(&layout, &["latest"]);
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    let stderr = bundle_ok(layout.to_str().unwrap(), out.to_str().unwrap());
     assert!(
         stderr.contains("trusted.overlay.opaque not set"),
         "{stderr}"
@@ -621,14 +578,7 @@ fn hostile_layers_stay_inside_the_rootfs() {
         .layer(second.finish(), Compress::Gzip)
         .write_oci(&layout, &["latest"]);
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
+    bundle_ok(layout.to_str().unwrap(), out.to_str().unwrap());
 
     // Nothing reached the outside directory, its sentinel is intact, nothing landed next to
     // the bundle.

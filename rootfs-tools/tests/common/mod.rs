@@ -381,3 +381,11 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
         .filter(|m| m.starts_with(dir))
         .collect()
 }
+
+/// `cella-rootfs bundle --image IMAGE --out OUT`, which must succeed; its stderr (warnings).
+#[track_caller]
+pub fn bundle_ok(image: &str, out: &str) -> String {
+    let (ok, stderr) = run(&["bundle", "--image", image, "--out", out]);
+    assert!(ok, "{stderr}");
+    stderr
+}
