@@ -341,23 +341,14 @@ fn cleanup(dir: &Path, record: &Record, cgroup: &Manager) {
 
 /// The OCI state document handed to hooks on stdin while the container is being made.
 pub fn hook_state(plan: &Plan, status: Status, pid: i32) -> String {
-    runtime_spec::State {
-        oci_version: plan.spec.version().clone(),
-        id: plan.id.clone(),
+    super::new_state(
+        &plan.spec,
+        &plan.id,
+        &plan.bundle,
+        &plan.rootfs_path,
         status,
         pid,
-        bundle: plan.bundle.clone(),
-        annotations: plan
-            .spec
-            .annotations()
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        rootfs: plan.rootfs_path.clone(),
-        created: String::new(),
-        owner: String::new(),
-    }
+    )
     .to_oci_json()
 }
 

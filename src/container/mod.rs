@@ -289,23 +289,38 @@ fn process_alive(pid: Pid, start: u64) -> bool {
 
 /// The state document of `c` with `status` (OCI form for hooks, runc form for `state`).
 pub fn state_doc(c: &Container, status: Status) -> runtime_spec::State {
+    let r = &c.record;
+    let mut doc = new_state(&r.config, &r.id, &r.bundle, &r.rootfs, status, r.pid);
+    doc.created.clone_from(&r.created);
+    doc.owner.clone_from(&r.owner);
+    doc
+}
+
+/// The state document of a container made from `spec`, before `created` and `owner` exist
+/// (hooks during `create` get it so).
+pub fn new_state(
+    spec: &Spec,
+    id: &str,
+    bundle: &Path,
+    rootfs: &Path,
+    status: Status,
+    pid: i32,
+) -> runtime_spec::State {
     runtime_spec::State {
-        oci_version: c.record.config.version().clone(),
-        id: c.record.id.clone(),
+        oci_version: spec.version().clone(),
+        id: id.to_owned(),
         status,
-        pid: c.record.pid,
-        bundle: c.record.bundle.clone(),
-        annotations: c
-            .record
-            .config
+        pid,
+        bundle: bundle.to_owned(),
+        annotations: spec
             .annotations()
             .iter()
             .flatten()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        rootfs: c.record.rootfs.clone(),
-        created: c.record.created.clone(),
-        owner: c.record.owner.clone(),
+        rootfs: rootfs.to_owned(),
+        created: String::new(),
+        owner: String::new(),
     }
 }
 
