@@ -104,17 +104,26 @@ for m in virtio_pci 9pnet_virtio 9p; do
     add_module "$m"
 done
 
-# The runtime's shared libraries and their loader ("not a dynamic executable" gives none).
+# Host programs the guest scripts use when the host has them: apparmor_parser (package
+# apparmor) loads the AppArmor profiles of lsm-guest.sh.
+extras=()
+for prog in apparmor_parser; do
+    path=$(PATH=/usr/sbin:/sbin:$PATH command -v "$prog" || true)
+    [[ -n $path ]] && extras+=("$path")
+done
+
+# The shared libraries and their loader ("not a dynamic executable" gives none).
 libs=()
 while read -r lib; do
     [[ -n $lib ]] && libs+=("$lib")
-done < <(ldd "$cella" 2>/dev/null | grep -oE '/[^ ]+' | sort -u || true)
+done < <(for bin in "$cella" "${extras[@]}"; do ldd "$bin" 2>/dev/null || true; done \
+    | grep -oE '/[^ ]+' | sort -u)
 
 # The initramfs is cached by the content of everything that goes into it.
 key=$(
     {
         echo "$kver"
-        sha256sum "$here/init" /bin/busybox "$cella" "${modules[@]}"
+        sha256sum "$here/init" /bin/busybox "$cella" "${extras[@]}" "${modules[@]}"
         for lib in "${libs[@]}"; do
             echo "$lib"
             sha256sum "$(readlink -f "$lib")"
@@ -141,6 +150,9 @@ if [[ ! -f $initramfs ]]; then
     else
         cp "$cella" "$stage/bin/cella"
     fi
+    for prog in "${extras[@]}"; do
+        cp "$prog" "$stage/bin/"
+    done
     for lib in "${libs[@]}"; do
         mkdir -p "$stage$(dirname "$lib")"
         cp -L "$lib" "$stage$lib"
@@ -175,7 +187,7 @@ note "booting $kver (TCG), sharing $share"
 start=$(date +%s%N)
 rc=0
 timeout --kill-after=10 "$limit" qemu-system-x86_64 \
-    -accel tcg -m "$memory" -smp 2 -nodefaults -no-user-config -no-reboot \
+    -accel tcg,thread=single -m "$memory" -smp 2 -nodefaults -no-user-config -no-reboot \
     -display none -monitor none \
     -kernel "$vmlinux" -initrd "$initramfs" \
     -append "console=ttyS0 quiet panic=-1 rdinit=/init i8042.noaux i8042.nokbd" \
@@ -185,6 +197,8 @@ timeout --kill-after=10 "$limit" qemu-system-x86_64 \
 elapsed=$((($(date +%s%N) - start) / 1000000))
 
 cat "$run/output.log"
+# CELLA_VM_CONSOLE=FILE keeps the kernel console (stalls and warnings show there).
+[[ -z ${CELLA_VM_CONSOLE:-} ]] || cp "$run/console.log" "$CELLA_VM_CONSOLE"
 if ((rc == 124 || rc == 137)); then
     echo "run-vm: the VM timed out after ${limit}s; its console:" >&2
     cat "$run/console.log" >&2
