@@ -7,6 +7,7 @@ mod config;
 mod container;
 mod hooks;
 mod logging;
+mod lsm;
 mod namespaces;
 mod plan;
 mod process;

@@ -40,6 +40,9 @@ fn vm_prerequisites_missing() -> Option<String> {
     if !on_path("cpio") {
         missing.push("cpio (package cpio)");
     }
+    if !Path::new("/usr/sbin/apparmor_parser").is_file() && !on_path("apparmor_parser") {
+        missing.push("apparmor_parser (package apparmor)");
+    }
     (!missing.is_empty()).then(|| missing.join(", "))
 }
 
@@ -64,14 +67,16 @@ fn cgroup_v2_guest_checks_pass() {
         .prefix("cella-test-vm-")
         .tempdir()
         .unwrap();
-    // One boot runs both scripts: the cgroup checks, then ps/pause/update/events.
-    for script in ["guest-tests.sh", "ops-guest.sh"] {
+    // One boot runs the three scripts: the cgroup checks, ps/pause/update/events, then
+    // AppArmor profiles (the guest kernel has AppArmor on; the host has none).
+    for script in ["guest-tests.sh", "ops-guest.sh", "lsm-guest.sh"] {
         fs::copy(vm_dir().join(script), share.path().join(script)).unwrap();
     }
     fs::write(
         share.path().join("test.sh"),
         "#!/bin/sh\nsh /mnt/guest-tests.sh; a=$?\nsh /mnt/ops-guest.sh; b=$?\n\
-         [ \"$a\" -eq 0 ] && [ \"$b\" -eq 0 ]\n",
+         sh /mnt/lsm-guest.sh; c=$?\n\
+         [ \"$a\" -eq 0 ] && [ \"$b\" -eq 0 ] && [ \"$c\" -eq 0 ]\n",
     )
     .unwrap();
     rootfs_tools::busybox_rootfs(&share.path().join("rootfs")).expect("busybox rootfs");

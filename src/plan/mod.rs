@@ -38,41 +38,10 @@ pub enum PlanError {
     NoMappings,
     #[error("user mappings found, but no user namespace requested")]
     MappingsWithoutUserNs,
-    #[error("{0}")]
-    Lsm(String),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
-}
-
-/// LSM settings are refused rather than ignored until cella applies them: a profile or label
-/// a user asked for must never be silently dropped. Without the LSM on the host, runc refuses
-/// them too, with these words.
-fn check_lsm(
-    apparmor: Option<&str>,
-    selinux: Option<&str>,
-    mount_label: Option<&str>,
-) -> Result<(), PlanError> {
-    // The host is only asked when the config names a profile or label (this runs on every
-    // create).
-    if let Some(profile) = apparmor.filter(|p| !p.is_empty()) {
-        let apparmor_on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-            .is_ok_and(|s| s.trim() == "Y");
-        return Err(PlanError::Lsm(if apparmor_on {
-            format!("apparmor profile {profile:?}: applying AppArmor profiles is not supported by cella yet")
-        } else {
-            format!("apparmor profile {profile:?} is set but AppArmor is not enabled on this host")
-        }));
-    }
-    if selinux.is_some_and(|l| !l.is_empty()) || mount_label.is_some_and(|l| !l.is_empty()) {
-        let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
-        return Err(PlanError::Lsm(if selinux_on {
-            "selinux labels are not supported by cella yet".to_owned()
-        } else {
-            "selinux label is specified in config, but selinux is disabled or not supported"
-                .to_owned()
-        }));
-    }
-    Ok(())
 }
 
 /// Options from the command line that shape the container.
@@ -117,12 +86,14 @@ pub fn build_exec(
 ) -> Result<ExecPlan, PlanError> {
     let linux = spec.linux().clone().unwrap_or_default();
     let namespaces = linux.namespaces().clone().unwrap_or_default();
-    check_lsm(
+    let lsm = crate::lsm::plan(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
         None,
+        || crate::lsm::LsmHost::probe(Path::new("/")),
     )?;
     let mut process = plan_process(process, &linux)?;
+    process.lsm = lsm;
     process.extra_fds = extra_fds;
     Ok(ExecPlan {
         ns: namespaces::exec_plan(&namespaces, init_pid),
@@ -190,6 +161,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     } else {
         bundle.join(root.path())
     };
+    let process = spec.process().as_ref().ok_or(PlanError::NoProcess)?;
+    let mount_label = linux.mount_label().as_deref().filter(|l| !l.is_empty());
+    let lsm = crate::lsm::plan(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+        mount_label,
+        || crate::lsm::LsmHost::probe(Path::new("/")),
+    )?;
     let rootfs = rootfs::plan(
         &spec,
         &rootfs_path,
@@ -199,16 +178,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             new_cgroup_ns: ns.has_new(nix::sched::CloneFlags::CLONE_NEWCGROUP) || ns.late_cgroup,
             cgroup: cgroup_view,
             bundle: bundle.to_owned(),
+            mount_label: mount_label.map(str::to_owned),
         },
     )?;
 
-    let process = spec.process().as_ref().ok_or(PlanError::NoProcess)?;
-    check_lsm(
-        process.apparmor_profile().as_deref(),
-        process.selinux_label().as_deref(),
-        linux.mount_label().as_deref(),
-    )?;
     let mut process = plan_process(process, &linux)?;
+    process.lsm = lsm;
     process.extra_fds = opts.preserve_fds + opts.listen_fds;
     if opts.listen_fds > 0 {
         process.env.push(cstring(

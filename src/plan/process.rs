@@ -39,6 +39,8 @@ pub struct ProcessPlan {
     pub console_size: Option<(u16, u16)>,
     /// linux.seccomp, compiled; exec'd processes get the container's filter too.
     pub seccomp: Option<crate::seccomp::SeccompProgram>,
+    /// AppArmor profile and SELinux label taken at execve.
+    pub lsm: crate::lsm::LsmPlan,
 }
 
 impl ProcessPlan {
@@ -136,6 +138,8 @@ pub(super) fn plan_process(
             (class << 13) | i32::try_from(io.priority()).unwrap_or(0)
         }),
         extra_fds: 0,
+        // Set by the caller, which checks it against the host.
+        lsm: crate::lsm::LsmPlan::default(),
         terminal: p.terminal().unwrap_or(false),
         console_size: p.console_size().as_ref().map(|b| {
             (

@@ -127,6 +127,9 @@ fn prepare_process<'a>(p: &'a ProcessPlan, chan: &Channel) -> Result<Prepared<'a
     }
     let env = env_with_home(p)?;
     set_process_attributes(p)?;
+    // While we still hold every capability, and before the filter that might forbid the
+    // write; the kernel applies the labels at the user program's execve.
+    crate::lsm::set_exec_labels(&p.lsm).map_err(lsm_fail)?;
     let mut seccomp = p.seccomp.as_ref();
     if p.seccomp_before_user_switch() {
         // Without no_new_privs the kernel wants CAP_SYS_ADMIN, which the switch drops.
@@ -167,6 +170,14 @@ fn install_seccomp(filter: &SeccompProgram, chan: &Channel) -> Result<(), ChildE
         expect(chan, &ToChild::SeccompDone)?;
     }
     Ok(())
+}
+
+fn lsm_fail(e: crate::lsm::LsmError) -> ChildError {
+    ChildError {
+        step: "lsm".into(),
+        errno: e.errno(),
+        message: e.to_string(),
+    }
 }
 
 pub(super) fn fail(step: &str, e: impl Display) -> ChildError {
@@ -252,6 +263,8 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
 
     let p = &plan.process;
     if let Some(name) = &plan.keyring {
+        // The keyring made below carries the SELinux process label.
+        crate::lsm::set_key_label(&plan.process.lsm).map_err(lsm_fail)?;
         // Without keyring support (or in some user namespaces) runc goes on: so do we.
         if let Err(e) = crate::sys::sched::join_session_keyring(name) {
             if e != Errno::ENOSYS && e != Errno::EPERM {

@@ -223,7 +223,7 @@ fn plan_mount(mount: &Mount, opts: &RootfsOptions) -> Result<MountEntry, RootfsE
                 .as_ref()
                 .map(|s| s.to_string_lossy().into_owned()),
             flags: options.flags,
-            data: options.data_string(),
+            data: with_mount_label(options.data_string(), fstype, opts.mount_label.as_deref()),
             copy_up: options.copy_up,
         })
     };
@@ -233,6 +233,22 @@ fn plan_mount(mount: &Mount, opts: &RootfsOptions) -> Result<MountEntry, RootfsE
         propagation: options.propagation,
         recursive: options.recursive,
     })
+}
+
+/// Appends the SELinux mount label to a filesystem mount's data, as runc does for every
+/// filesystem but proc and sysfs; a `context=` the config already has wins.
+fn with_mount_label(data: String, fstype: Option<&str>, label: Option<&str>) -> String {
+    let Some(context) = label.and_then(|l| crate::lsm::mount_context(fstype, l)) else {
+        return data;
+    };
+    if data.split(',').any(|o| o.starts_with("context=")) {
+        return data;
+    }
+    if data.is_empty() {
+        context
+    } else {
+        format!("{data},{context}")
+    }
 }
 
 fn plan_idmap(

@@ -18,6 +18,7 @@ fn opts() -> RootfsOptions {
             container_dir: Some(PathBuf::from("/sys/fs/cgroup/ctr")),
         },
         bundle: PathBuf::from("/bundle"),
+        mount_label: None,
     }
 }
 
@@ -498,4 +499,40 @@ fn idmapped_mounts_need_mappings_or_a_user_namespace() {
     let copyup = json!({"mounts": [{"destination": "/d", "type": "ext4", "source": "/dev/sdb", "options": ["tmpcopyup"]}]});
     assert!(plan_err(copyup, opts()).contains("tmpcopyup"));
     assert!(!plan_of(json!({})).has_idmapped_mounts());
+}
+
+#[test]
+fn the_mount_label_is_a_context_option_of_filesystem_mounts_but_proc_and_sysfs() {
+    let mut o = opts();
+    o.mount_label = Some("system_u:object_r:container_file_t:s0:c1,c2".into());
+    let spec = spec(serde_json::json!({"mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts"},
+        {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+         "options": ["context=\"a:b:c:s0\""]},
+        {"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind"]}
+    ]}));
+    let plan = plan(&spec, Path::new("/bundle/rootfs"), o).expect("plan");
+    let data: Vec<Option<&str>> = plan
+        .mounts
+        .iter()
+        .map(|m| match &m.kind {
+            MountKind::Filesystem(fs) => Some(fs.data.as_str()),
+            _ => None,
+        })
+        .collect();
+    let label = "context=\"system_u:object_r:container_file_t:s0:c1,c2\"";
+    assert_eq!(
+        data,
+        [
+            Some(""),
+            Some(""),
+            Some(format!("mode=755,{label}").as_str()),
+            Some(label),
+            Some("context=\"a:b:c:s0\""),
+            None
+        ]
+    );
 }

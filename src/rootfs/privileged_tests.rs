@@ -66,6 +66,7 @@ impl Bundle {
                 container_dir: None,
             },
             bundle: self.path().to_path_buf(),
+            mount_label: None,
         };
         plan(&spec, &self.rootfs(), opts).expect("plan")
     }
@@ -675,6 +676,7 @@ fn v1_plan(bundle: &Bundle, hierarchies: Vec<(String, PathBuf)>, cgroupns: bool)
         new_cgroup_ns: cgroupns,
         cgroup: CgroupView::V1 { hierarchies },
         bundle: bundle.path().to_path_buf(),
+        mount_label: None,
     };
     plan(&spec, &bundle.rootfs(), opts).unwrap()
 }

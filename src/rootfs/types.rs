@@ -20,6 +20,8 @@ pub struct RootfsOptions {
     pub cgroup: CgroupView,
     /// The bundle directory: relative bind sources are relative to it.
     pub bundle: PathBuf,
+    /// `linux.mountLabel`: added as `context=` to filesystem mounts (see `lsm::mount_context`).
+    pub mount_label: Option<String>,
 }
 
 /// The container's cgroup as a `cgroup` mount must show it.
