@@ -1,7 +1,8 @@
 //! The runtime on a pure cgroup v2 host: this machine is hybrid (v1 controllers), so the
 //! checks run in a throwaway VM (qemu TCG, Debian's kernel, busybox initramfs) built and
-//! booted by `integration-tests/vm/run-vm.sh`; the checks themselves are
-//! `integration-tests/vm/guest-tests.sh`. See integration-tests/vm/README.md.
+//! booted by `integration-tests/vm/run-vm.sh`; the checks themselves are the guest scripts
+//! in integration-tests/vm (cgroups, operations, AppArmor, SELinux). See
+//! integration-tests/vm/README.md.
 //!
 //! A missing qemu or guest kernel fails the test, with the packages to install
 //! (scripts/test-all.sh installs them); `CELLA_SKIP_VM=1` skips it on purpose.
@@ -43,17 +44,28 @@ fn vm_prerequisites_missing() -> Option<String> {
     if !Path::new("/usr/sbin/apparmor_parser").is_file() && !on_path("apparmor_parser") {
         missing.push("apparmor_parser (package apparmor)");
     }
+    if !Path::new("/usr/sbin/load_policy").is_file()
+        || !Path::new("/etc/selinux/default/policy/policy.33").is_file()
+    {
+        missing
+            .push("load_policy and the SELinux reference policy (package selinux-policy-default)");
+    }
     (!missing.is_empty()).then(|| missing.join(", "))
 }
 
-#[test]
-fn cgroup_v2_guest_checks_pass() {
+/// One VM at a time: two emulated guests on a 2-core host would only slow each other.
+static ONE_VM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Boots the VM once with `scripts` (files of integration-tests/vm) run in order as test.sh,
+/// `append` added to the kernel command line, and fails with the guest's output unless every
+/// script passed. Returns false when the test is skipped.
+fn boot(what: &str, scripts: &[&str], append: &str) -> bool {
     if std::env::var_os("CELLA_SKIP_VM").is_some_and(|v| v == "1") {
         eprintln!("SKIPPED: CELLA_SKIP_VM=1");
-        return;
+        return false;
     }
     if !requires(&[Req::Root]) {
-        return;
+        return false;
     }
     if let Some(missing) = vm_prerequisites_missing() {
         panic!(
@@ -61,30 +73,27 @@ fn cgroup_v2_guest_checks_pass() {
              (scripts/test-all.sh does) or set CELLA_SKIP_VM=1 to skip this test"
         );
     }
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::new();
 
     let share = tempfile::Builder::new()
         .prefix("cella-test-vm-")
         .tempdir()
         .unwrap();
-    // One boot runs the three scripts: the cgroup checks, ps/pause/update/events, then
-    // AppArmor profiles (the guest kernel has AppArmor on; the host has none).
-    for script in ["guest-tests.sh", "ops-guest.sh", "lsm-guest.sh"] {
+    let mut test_sh = String::from("#!/bin/sh\nrc=0\n");
+    for script in scripts {
         fs::copy(vm_dir().join(script), share.path().join(script)).unwrap();
+        test_sh.push_str(&format!("sh /mnt/{script} || rc=1\n"));
     }
-    fs::write(
-        share.path().join("test.sh"),
-        "#!/bin/sh\nsh /mnt/guest-tests.sh; a=$?\nsh /mnt/ops-guest.sh; b=$?\n\
-         sh /mnt/lsm-guest.sh; c=$?\n\
-         [ \"$a\" -eq 0 ] && [ \"$b\" -eq 0 ] && [ \"$c\" -eq 0 ]\n",
-    )
-    .unwrap();
+    test_sh.push_str("exit $rc\n");
+    fs::write(share.path().join("test.sh"), test_sh).unwrap();
     rootfs_tools::busybox_rootfs(&share.path().join("rootfs")).expect("busybox rootfs");
 
     let start = Instant::now();
     let out = Command::new(vm_dir().join("run-vm.sh"))
         .arg(share.path())
         .env("CELLA", rt.bin())
+        .env("CELLA_VM_APPEND", append)
         .output()
         .expect("run integration-tests/vm/run-vm.sh");
     let elapsed = start.elapsed();
@@ -102,11 +111,34 @@ fn cgroup_v2_guest_checks_pass() {
     };
     assert!(
         out.status.success(),
-        "cgroup v2 checks in the VM against {} ended with {} after {elapsed:.1?}; {summary}\n\
+        "{what} in the VM against {} ended with {} after {elapsed:.1?}; {summary}\n\
          --- guest output ---\n{stdout}--- run-vm.sh ---\n{stderr}",
         rt.bin().display(),
         out.status,
     );
     // Visible with --nocapture: which checks ran, and how long the VM took.
-    println!("{stdout}{stderr}cgroup v2 VM: {elapsed:.1?}");
+    println!("{stdout}{stderr}{what} VM: {elapsed:.1?}");
+    true
+}
+
+/// The cgroup checks, ps/pause/update/events, then AppArmor profiles (the guest kernel has
+/// AppArmor on; the host has none), in one boot.
+#[test]
+fn cgroup_v2_guest_checks_pass() {
+    boot(
+        "cgroup v2 checks",
+        &["guest-tests.sh", "ops-guest.sh", "lsm-guest.sh"],
+        "",
+    );
+}
+
+/// SELinux labels: a second boot with SELinux as the major LSM (permissive, Debian's
+/// reference policy loaded in the guest).
+#[test]
+fn selinux_guest_checks_pass() {
+    boot(
+        "SELinux checks",
+        &["selinux-guest.sh"],
+        "security=selinux selinux=1 enforcing=0",
+    );
 }

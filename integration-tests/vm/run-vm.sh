@@ -18,6 +18,8 @@
 #                    (default ${CARGO_TARGET_DIR:-target}/vm-cache)
 #   CELLA_VM_TIMEOUT hard limit for the whole VM run in seconds (default 300)
 #   CELLA_VM_MEMORY  guest memory in MiB (default 1024)
+#   CELLA_VM_APPEND  more kernel arguments (e.g. "security=selinux selinux=1 enforcing=0")
+#   CELLA_VM_CONSOLE keep the kernel console in this file
 #
 # Exit codes: test.sh's own, or 90 when the VM could not run test.sh (its console is printed),
 # 91 when it timed out, 2 for a usage or host setup error.
@@ -105,12 +107,15 @@ for m in virtio_pci 9pnet_virtio 9p; do
 done
 
 # Host programs the guest scripts use when the host has them: apparmor_parser (package
-# apparmor) loads the AppArmor profiles of lsm-guest.sh.
+# apparmor) loads the AppArmor profiles of lsm-guest.sh; load_policy (policycoreutils) loads
+# the host's SELinux reference policy (selinux-policy-default) for selinux-guest.sh.
 extras=()
-for prog in apparmor_parser; do
+for prog in apparmor_parser load_policy; do
     path=$(PATH=/usr/sbin:/sbin:$PATH command -v "$prog" || true)
     [[ -n $path ]] && extras+=("$path")
 done
+
+selinux_policy=/etc/selinux/default/policy/policy.33
 
 # The shared libraries and their loader ("not a dynamic executable" gives none).
 libs=()
@@ -124,6 +129,7 @@ key=$(
     {
         echo "$kver"
         sha256sum "$here/init" /bin/busybox "$cella" "${extras[@]}" "${modules[@]}"
+        [[ -f $selinux_policy ]] && sha256sum "$selinux_policy"
         for lib in "${libs[@]}"; do
             echo "$lib"
             sha256sum "$(readlink -f "$lib")"
@@ -153,6 +159,11 @@ if [[ ! -f $initramfs ]]; then
     for prog in "${extras[@]}"; do
         cp "$prog" "$stage/bin/"
     done
+    if [[ -f $selinux_policy ]]; then
+        mkdir -p "$stage/etc/selinux/default/policy"
+        printf 'SELINUX=permissive\nSELINUXTYPE=default\n' >"$stage/etc/selinux/config"
+        cp "$selinux_policy" "$stage/etc/selinux/default/policy/"
+    fi
     for lib in "${libs[@]}"; do
         mkdir -p "$stage$(dirname "$lib")"
         cp -L "$lib" "$stage$lib"
@@ -190,7 +201,7 @@ timeout --kill-after=10 "$limit" qemu-system-x86_64 \
     -accel tcg,thread=single -m "$memory" -smp 2 -nodefaults -no-user-config -no-reboot \
     -display none -monitor none \
     -kernel "$vmlinux" -initrd "$initramfs" \
-    -append "console=ttyS0 quiet panic=-1 rdinit=/init i8042.noaux i8042.nokbd" \
+    -append "console=ttyS0 quiet panic=-1 rdinit=/init i8042.noaux i8042.nokbd ${CELLA_VM_APPEND:-}" \
     -serial "file:$run/console.log" -serial "file:$run/output.log" \
     -virtfs "local,path=$share,mount_tag=cella-share,security_model=passthrough,id=cella-share" \
     </dev/null || rc=$?
