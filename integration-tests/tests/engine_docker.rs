@@ -141,10 +141,24 @@ fn docker_detached_exec_stop_and_rm() {
     assert_eq!(paused.stdout.trim(), "paused", "{paused:?}");
     d.docker(&["unpause", &name]).ok();
 
-    // A second container, killed through the runtime's `kill`: 128 + SIGKILL.
+    // A second container, without --runtime: daemon.json's default-runtime is the runtime
+    // under test too. Killed through the runtime's `kill`: 128 + SIGKILL.
     let victim = format!("{name}-kill");
-    d.docker(&d.run_args(&["-d", "--name", &victim, IMAGE, "sleep", "1000"]))
-        .ok();
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &victim,
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    out.ok();
+    let victim_id = out.stdout.trim().to_string();
+    let state = d.runtime_call(&victim_id, &["state", &victim_id]);
+    assert!(state.stdout.contains("\"running\""), "{state:?}");
     d.docker(&["kill", &victim]).ok();
     let code = d.docker(&["wait", &victim]);
     assert_eq!(code.stdout.trim(), "137", "{code:?}");

@@ -57,6 +57,14 @@ fn podman_run_passes_output_and_exit_statuses() {
     );
     assert_eq!(by_name.code(), Some(5), "{by_name:?}");
     assert_eq!(by_name.stdout, "by-name\n");
+    // Registered in runtime_supports_json: podman reads the error from the runtime's JSON log
+    // (`--log-format=json --log FILE`), not a logfmt line from its stderr.
+    let by_name = p.podman_with(false, &p.run_args(&["--rm", &img, "/no/such/binary"]), None);
+    assert_eq!(by_name.code(), Some(127), "{by_name:?}");
+    assert!(
+        by_name.stderr.contains("/no/such/binary") && !by_name.stderr.contains("level=error"),
+        "the error did not come from the JSON log: {by_name:?}"
+    );
     finish(p, &before);
 }
 

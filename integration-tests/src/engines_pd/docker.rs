@@ -56,6 +56,7 @@ impl Docker {
         // --network none. cgroupfs driver and a cgroup parent named after the sandbox.
         let config = serde_json::json!({
             "runtimes": { RUNTIME_NAME: { "path": self.runtime } },
+            "default-runtime": RUNTIME_NAME,
             "bridge": "none",
             "iptables": false,
             "ip6tables": false,

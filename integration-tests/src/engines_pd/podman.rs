@@ -13,9 +13,8 @@ use crate::output::Output;
 
 pub const PODMAN: &str = "/usr/bin/podman";
 
-/// The name the runtime under test is registered under in containers.conf. conmon passes
-/// `--log-format=json --log` only to runtimes whose file name ends in "runc"; the name here
-/// does not matter for that.
+/// The name the runtime under test is registered under in containers.conf ([engine.runtimes]
+/// and runtime_supports_json), used when podman runs without `--runtime PATH`.
 pub const RUNTIME_NAME: &str = "cella-under-test";
 
 /// A private podman; see the module documentation of `engines_pd`.
@@ -80,6 +79,9 @@ tmp_dir = "{d}/tmp"
 volume_path = "{d}/root/volumes"
 lock_type = "file"
 runtime = "{RUNTIME_NAME}"
+# Runtimes named here get `--log-format=json --log FILE`, and podman reports the last error
+# of that log instead of the raw stderr (the defaults plus ours).
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "{RUNTIME_NAME}"]
 
 [engine.runtimes]
 {RUNTIME_NAME} = ["{rt}"]
