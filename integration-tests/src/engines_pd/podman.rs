@@ -50,9 +50,10 @@ impl Podman {
         for sub in ["root", "runroot", "tmp", "net"] {
             fs::create_dir_all(d.join(sub)).unwrap();
         }
-        // podman lowers its own RLIMIT_NPROC to pid_max and asks containers for 1048576 open
-        // files by default; root cannot raise a hard limit here, so the defaults are the
-        // limits podman itself runs with.
+        // By default podman asks containers for 1048576 open files and for the caller's
+        // hard process limit, while it lowers its own RLIMIT_NPROC to 32768 (pid_max here):
+        // root cannot raise a hard limit here, so the runtime's setrlimit would fail. The
+        // defaults are the limits podman itself runs with.
         let nofile = hard_limit(Resource::RLIMIT_NOFILE);
         let pid_max: u64 = fs::read_to_string("/proc/sys/kernel/pid_max")
             .ok()
