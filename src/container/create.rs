@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -222,9 +221,11 @@ fn launch(
             .ok_or(crate::cgroups::CgroupError::NoHierarchy)?;
         crate::cgroups::attach_device_filter(&dir, &resources.devices)?;
     }
-    let sock = dir.join(START_SOCKET);
     let start =
-        UnixListener::bind(&sock).map_err(|source| CreateError::Listen { path: sock, source })?;
+        super::socket::bind_in(dir, START_SOCKET).map_err(|source| CreateError::Listen {
+            path: dir.join(START_SOCKET),
+            source,
+        })?;
     let cgroup_fd = cgroup.open_dir()?;
     let mut events = Events {
         plan,

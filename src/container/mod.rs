@@ -11,6 +11,7 @@ pub mod delete;
 pub mod exec;
 pub mod kill;
 pub mod pause;
+mod socket;
 pub mod start;
 pub mod state;
 pub mod update;

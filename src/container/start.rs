@@ -1,7 +1,6 @@
 //! `start`: let the waiting container process execute the user program.
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 
 use nix::sys::signal::{kill, Signal};
 
@@ -39,13 +38,16 @@ pub fn start(c: &mut Container) -> Result<(), StartError> {
         });
     }
     let sock = c.dir.join(START_SOCKET);
-    let mut conn = UnixStream::connect(&sock).map_err(|source| match source.raw_os_error() {
-        Some(libc::ECONNREFUSED | libc::ENOENT) => StartError::Stopped,
-        _ => StartError::Connect {
-            path: sock.display().to_string(),
-            source,
-        },
-    })?;
+    let mut conn =
+        super::socket::connect_in(&c.dir, START_SOCKET).map_err(|source| {
+            match source.raw_os_error() {
+                Some(libc::ECONNREFUSED | libc::ENOENT) => StartError::Stopped,
+                _ => StartError::Connect {
+                    path: sock.display().to_string(),
+                    source,
+                },
+            }
+        })?;
     // The socket file's absence is what makes the status "running" from now on.
     let _ = std::fs::remove_file(&sock);
     conn.write_all(&[0])
