@@ -13,6 +13,7 @@
 pub mod attack;
 mod bundle;
 mod console;
+pub mod containerd;
 mod holder;
 mod hooks;
 pub mod hostbin;
