@@ -223,8 +223,15 @@ fn launch(
         crate::cgroups::attach_device_filter(&dir, &resources.devices)?;
     }
     let sock = dir.join(START_SOCKET);
-    let start =
-        UnixListener::bind(&sock).map_err(|source| CreateError::Listen { path: sock, source })?;
+    let listen = |source| CreateError::Listen {
+        path: sock.clone(),
+        source,
+    };
+    let start = {
+        // The address may hold the state directory open: it goes before the clone.
+        let addr = super::socket_address(dir, START_SOCKET).map_err(listen)?;
+        UnixListener::bind(&addr.path).map_err(listen)?
+    };
     let cgroup_fd = cgroup.open_dir()?;
     let mut events = Events {
         plan,

@@ -11,6 +11,7 @@ pub mod delete;
 pub mod exec;
 pub mod kill;
 pub mod pause;
+mod socket;
 pub mod start;
 pub mod state;
 pub mod update;
@@ -25,6 +26,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
+pub use socket::socket_address;
 pub use state::{Lifecycle, Status};
 
 pub const STATE_FILE: &str = "state.json";

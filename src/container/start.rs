@@ -39,7 +39,9 @@ pub fn start(c: &mut Container) -> Result<(), StartError> {
         });
     }
     let sock = c.dir.join(START_SOCKET);
-    let mut conn = UnixStream::connect(&sock).map_err(|source| match source.raw_os_error() {
+    let addr = super::socket_address(&c.dir, START_SOCKET);
+    let conn = addr.and_then(|a| UnixStream::connect(&a.path));
+    let mut conn = conn.map_err(|source| match source.raw_os_error() {
         Some(libc::ECONNREFUSED | libc::ENOENT) => StartError::Stopped,
         _ => StartError::Connect {
             path: sock.display().to_string(),
