@@ -77,6 +77,8 @@ disabled_plugins = [{disabled}]
 
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
+    # the runtimes table replaces the default one, whose "runc" entry is the default name
+    default_runtime_name = "{CRI_HANDLER}"
 
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{CRI_HANDLER}]
     runtime_type = "io.containerd.runc.v2"

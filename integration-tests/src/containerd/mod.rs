@@ -144,6 +144,19 @@ impl Containerd {
             "containerd must run in a mount namespace of its own"
         );
         self.mnt_ns = Some(ns.to_string_lossy().into_owned());
+        if self.cri {
+            // containerd serves without a plugin that failed to load; say why here.
+            let plugins = self.ctr(&["plugins", "ls"]);
+            let cri_ok = plugins.stdout.lines().any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.get(1) == Some(&"cri") && cols.last() == Some(&"ok")
+            });
+            assert!(
+                cri_ok,
+                "the CRI plugin did not load:\n{}",
+                self.daemon_log()
+            );
+        }
     }
 
     /// Builds an image archive with make-image.sh and imports it into `namespace`.
