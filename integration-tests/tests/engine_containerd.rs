@@ -224,3 +224,29 @@ fn ctr_detached_task_exec_ps_pause_resume_kill_delete() {
     runtime_state_is_empty(&d);
     assert_clean(d);
 }
+
+/// A failing test still leaves nothing: the guard's Drop resumes a paused task, kills and
+/// deletes it, stops the daemon and removes the rest. While it runs, the leftovers check does
+/// see the daemon's processes, cgroups and directory.
+#[test]
+fn a_failed_test_leaves_nothing_behind() {
+    let d = Containerd::start(false);
+    let marks = d.marks();
+    let script = "while :; do sleep 1; done";
+    d.ctr(&run_args(&d, &["-d"], "stuck", &["sh", "-c", script]))
+        .ok();
+    wait_task_status(&d, "stuck", "RUNNING");
+    d.ctr(&["task", "pause", "stuck"]).ok();
+    wait_task_status(&d, "stuck", "PAUSED");
+    let now = marks.leftovers().join("\n");
+    for what in ["process", "cgroup", "directory"] {
+        assert!(now.contains(what), "the check misses the {what}:\n{now}");
+    }
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _d = d;
+        panic!("a test failing with a paused container");
+    }));
+    assert!(failed.is_err());
+    let left = marks.leftovers();
+    assert!(left.is_empty(), "left behind:\n  {}", left.join("\n  "));
+}

@@ -6,18 +6,23 @@
 //! a mark is killed or removed.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+/// A mount namespace by its nsfs device and inode. Only meaningful while something holds the
+/// namespace open: a freed namespace's inode number is given to the next new one.
+pub type NsId = (u64, u64);
+
 /// What still carries the marks of `dir`/`tag`, one description per item; empty means clean.
-/// `mnt_ns` is the daemon's private mount namespace (`mnt:[N]`), whose processes are ours.
-pub fn leftovers(dir: &Path, tag: &str, mnt_ns: Option<&str>) -> Vec<String> {
+/// `mnt_ns` is the daemon's private mount namespace, whose processes are ours.
+pub fn leftovers(dir: &Path, tag: &str, mnt_ns: Option<NsId>) -> Vec<String> {
     let mut found = Vec::new();
-    for pid in our_processes(dir, tag, mnt_ns) {
-        found.push(format!("process {pid}: {}", cmdline(pid)));
+    for (pid, why) in our_processes(dir, tag, mnt_ns) {
+        found.push(format!("process {pid} ({why}): {}", cmdline(pid)));
     }
     for m in mounts_under(dir) {
         found.push(format!("mount {}", m.display()));
@@ -33,7 +38,7 @@ pub fn leftovers(dir: &Path, tag: &str, mnt_ns: Option<&str>) -> Vec<String> {
 
 /// Kills our processes (thawing our frozen cgroups first: a frozen process does not die),
 /// unmounts what is mounted under `dir`, removes the cgroup trees named `tag` and `dir`.
-pub fn sweep(dir: &Path, tag: &str, mnt_ns: Option<&str>) {
+pub fn sweep(dir: &Path, tag: &str, mnt_ns: Option<NsId>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let pids = our_processes(dir, tag, mnt_ns);
@@ -41,7 +46,7 @@ pub fn sweep(dir: &Path, tag: &str, mnt_ns: Option<&str>) {
             break;
         }
         thaw(tag);
-        for pid in pids {
+        for (pid, _) in pids {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -60,8 +65,8 @@ pub fn sweep(dir: &Path, tag: &str, mnt_ns: Option<&str>) {
 
 /// Live processes that are ours: in the daemon's mount namespace (daemon, shims), naming
 /// `dir` on their command line (a shim of a daemon that never came up, ctr), or in a cgroup
-/// under `/<tag>` (the containers).
-fn our_processes(dir: &Path, tag: &str, mnt_ns: Option<&str>) -> Vec<i32> {
+/// under `/<tag>` (the containers). Each with the mark it carries.
+fn our_processes(dir: &Path, tag: &str, mnt_ns: Option<NsId>) -> Vec<(i32, &'static str)> {
     let me = std::process::id() as i32;
     let dir = dir.to_string_lossy().into_owned();
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -75,13 +80,20 @@ fn our_processes(dir: &Path, tag: &str, mnt_ns: Option<&str>) -> Vec<i32> {
         if pid == me || is_zombie(pid) {
             continue;
         }
-        let ns = fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
-        let in_ns = mnt_ns.is_some_and(|n| ns.as_deref() == Some(Path::new(n)));
+        let ns = fs::metadata(format!("/proc/{pid}/ns/mnt")).ok();
+        let in_ns = mnt_ns.is_some_and(|n| ns.is_some_and(|m| (m.dev(), m.ino()) == n));
         let names_dir = cmdline(pid).contains(&dir);
         let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        if in_ns || names_dir || in_tagged_cgroup(&cgroup, tag) {
-            pids.push(pid);
-        }
+        let why = if in_ns {
+            "in the daemon's mount namespace"
+        } else if names_dir {
+            "names the private directory"
+        } else if in_tagged_cgroup(&cgroup, tag) {
+            "in a cgroup of the test"
+        } else {
+            continue;
+        };
+        pids.push((pid, why));
     }
     pids
 }

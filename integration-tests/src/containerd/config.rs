@@ -143,6 +143,12 @@ pub fn shell_line<S: AsRef<str>>(args: &[S]) -> String {
 mod tests {
     use super::*;
 
+    fn disabled(toml: &str) -> &str {
+        toml.lines()
+            .find(|l| l.starts_with("disabled_plugins = "))
+            .unwrap()
+    }
+
     #[test]
     fn every_path_containerd_writes_is_under_the_private_dir() {
         let toml = config_toml(Path::new("/p"), Path::new("/bin/rt"), false);
@@ -151,14 +157,14 @@ mod tests {
                 assert!(line.contains("\"/p/"), "{line}");
             }
         }
-        assert!(toml.contains("\"io.containerd.grpc.v1.cri\""), "{toml}");
+        assert!(disabled(&toml).contains("\"io.containerd.grpc.v1.cri\""));
         assert!(!toml.contains("BinaryName"));
     }
 
     #[test]
     fn cri_config_names_the_runtime_and_restricts_oom_score_adj() {
         let toml = config_toml(Path::new("/p"), Path::new("/bin/rt"), true);
-        assert!(!toml.contains("\"io.containerd.grpc.v1.cri\""), "{toml}");
+        assert!(!disabled(&toml).contains("cri"), "{toml}");
         assert!(toml.contains("BinaryName = \"/bin/rt\""));
         assert!(toml.contains("Root = \"/p/runc\""));
         assert!(toml.contains("restrict_oom_score_adj = true"));

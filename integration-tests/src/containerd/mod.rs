@@ -12,8 +12,10 @@ mod cleanup;
 mod config;
 
 use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -32,6 +34,28 @@ pub const CRI_NAMESPACE: &str = "k8s.io";
 /// One ctr call's default time limit.
 pub const CTR_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What marks everything a [`Containerd`] made: its private directory, its tag (first cgroup
+/// path component) and its mount namespace. Outlives the guard, to check after it is gone.
+/// It holds the namespace open, so that no later namespace gets its inode number.
+#[derive(Debug, Clone)]
+pub struct Marks {
+    pub dir: PathBuf,
+    pub tag: String,
+    mnt_ns: Option<Arc<File>>,
+}
+
+impl Marks {
+    fn ns_id(&self) -> Option<cleanup::NsId> {
+        let m = self.mnt_ns.as_ref()?.metadata().ok()?;
+        Some((m.dev(), m.ino()))
+    }
+
+    /// What is on the host now with these marks: processes, mounts, cgroups, the directory.
+    pub fn leftovers(&self) -> Vec<String> {
+        cleanup::leftovers(&self.dir, &self.tag, self.ns_id())
+    }
+}
+
 /// A running private containerd; see the module docs.
 pub struct Containerd {
     tag: String,
@@ -40,7 +64,7 @@ pub struct Containerd {
     runtime: PathBuf,
     cri: bool,
     daemon: Option<Child>,
-    mnt_ns: Option<String>,
+    mnt_ns: Option<Arc<File>>,
 }
 
 /// Panics naming the Debian package when a host program the engine tests need is missing.
@@ -137,13 +161,17 @@ impl Containerd {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let ns = fs::read_link(format!("/proc/{pid}/ns/mnt")).expect("containerd's mount ns");
+        let ns = File::open(format!("/proc/{pid}/ns/mnt")).expect("containerd's mount ns");
+        let (theirs, ours) = (
+            ns.metadata().unwrap(),
+            fs::metadata("/proc/self/ns/mnt").unwrap(),
+        );
         assert_ne!(
-            Some(&ns),
-            fs::read_link("/proc/self/ns/mnt").ok().as_ref(),
+            theirs.ino(),
+            ours.ino(),
             "containerd must run in a mount namespace of its own"
         );
-        self.mnt_ns = Some(ns.to_string_lossy().into_owned());
+        self.mnt_ns = Some(Arc::new(ns));
         if self.cri {
             // containerd serves without a plugin that failed to load; say why here.
             let plugins = self.ctr(&["plugins", "ls"]);
@@ -168,6 +196,14 @@ impl Containerd {
         }
         let archive = archive.to_string_lossy().into_owned();
         self.ctr_in(namespace, &["images", "import", &archive]).ok();
+    }
+
+    pub fn marks(&self) -> Marks {
+        Marks {
+            dir: self.path.clone(),
+            tag: self.tag.clone(),
+            mnt_ns: self.mnt_ns.clone(),
+        }
     }
 
     /// The test's unique tag: ctr namespace and top-level cgroup name.
@@ -266,12 +302,13 @@ impl Containerd {
             }
             self.stop_daemon();
         }
-        cleanup::sweep(&self.path, &self.tag, self.mnt_ns.as_deref());
+        let marks = self.marks();
+        cleanup::sweep(&self.path, &self.tag, marks.ns_id());
         // The TempDir's own removal would find nothing left; forget it either way.
         if let Some(dir) = self.dir.take() {
             let _ = dir.keep();
         }
-        cleanup::leftovers(&self.path, &self.tag, self.mnt_ns.as_deref())
+        marks.leftovers()
     }
 
     /// Deletes every task (resumed first if paused, then killed) and container of `ns`, so the
