@@ -362,6 +362,13 @@ impl Drop for Containerd {
         if self.dir.is_none() && self.daemon.is_none() {
             return;
         }
+        if std::thread::panicking() {
+            // The directory goes with the teardown: show the daemon's side of the failure.
+            let log = self.daemon_log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!("--- containerd log (last lines) ---\n{}", tail.join("\n"));
+        }
         let left = self.teardown();
         if !left.is_empty() {
             eprintln!("containerd test left behind:\n  {}", left.join("\n  "));
