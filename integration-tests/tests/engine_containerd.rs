@@ -168,16 +168,15 @@ fn ctr_detached_task_exec_ps_pause_resume_kill_delete() {
     assert_eq!(out.stdout, "exec-out\n", "{out:?}");
     assert!(out.stderr.contains("exec-err"), "{out:?}");
 
-    // exec -t gets a terminal of its own.
-    let out = d
-        .ctr_call(
-            d.tag(),
-            &exec_args(&d, &["-t"], "e2", "bg", &["sh", "-c", "tty; exit 6"]),
-        )
-        .tty()
-        .output();
-    assert_eq!(out.code(), Some(6), "{out:?}");
-    assert!(out.stdout.contains("/dev/pts/"), "{out:?}");
+    // exec -t gets a terminal of its own, again and again (the pty of one exec must not
+    // linger in the container: it once stayed mounted on /dev/console and broke the next).
+    for n in 0..3 {
+        let exec_id = format!("t{n}");
+        let args = exec_args(&d, &["-t"], &exec_id, "bg", &["sh", "-c", "tty; exit 6"]);
+        let out = d.ctr_call(d.tag(), &args).tty().output();
+        assert_eq!(out.code(), Some(6), "{out:?}");
+        assert!(out.stdout.contains("/dev/pts/"), "{out:?}");
+    }
 
     // A detached exec shows up in task ps next to the init process.
     d.ctr(&exec_args(&d, &["-d"], "e3", "bg", &["sleep", "1000"]))
