@@ -13,9 +13,11 @@ source "$here/lib.sh"
 
 cd "$CELLA_REPO"
 [[ $(id -u) -eq 0 ]] || note "not root: integration tests that need root will fail"
+# containerd: the engine tests (integration-tests/tests/engine_containerd*.rs); protobuf-compiler:
+# protoc for the k8s-cri crate's build script (their CRI client).
 ensure_packages busybox-static libseccomp-dev pkg-config runc iproute2 strace gcc libc6-dev \
     qemu-system-x86 linux-image-amd64 cpio xz-utils binutils umoci apparmor \
-    selinux-policy-default podman conmon slirp4netns docker.io containerd
+    selinux-policy-default podman conmon slirp4netns docker.io containerd protobuf-compiler
 ensure_cargo fmt clippy
 
 target=${CARGO_TARGET_DIR:-$CELLA_REPO/target}

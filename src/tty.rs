@@ -31,14 +31,22 @@ pub enum TtyError {
 }
 
 /// Runs in the container process after pivot_root: opens a pty in the container's devpts,
-/// applies `size`, bind-mounts the slave on /dev/console, and makes it the session's
-/// controlling terminal and the process's stdio. Returns the master and the slave's name.
-pub fn setup_in_container(size: Option<(u16, u16)>) -> Result<(OwnedFd, String), TtyError> {
+/// applies `size`, bind-mounts the slave on /dev/console when `console` (the container's init
+/// only, as runc: an exec'd process shares the container's mounts, and its pty, gone with it,
+/// would stay mounted there and break the next `exec -t` with ENOENT), and makes it the
+/// session's controlling terminal and the process's stdio. Returns the master and the slave's
+/// name.
+pub fn setup_in_container(
+    size: Option<(u16, u16)>,
+    console: bool,
+) -> Result<(OwnedFd, String), TtyError> {
     let (master, slave, number) = systty::open_pty().map_err(TtyError::Open)?;
     if let Some((rows, cols)) = size {
         systty::set_winsize(master.as_raw_fd(), rows, cols).map_err(TtyError::Size)?;
     }
-    mount_console(&slave)?;
+    if console {
+        mount_console(&slave)?;
+    }
     nix::unistd::setsid().map_err(TtyError::Controlling)?;
     systty::set_controlling(slave.as_fd()).map_err(TtyError::Controlling)?;
     for target in 0..3 {

@@ -6,7 +6,8 @@
 # The archive is both an OCI image layout (oci-layout, index.json, blobs/sha256/...) and a
 # docker archive (manifest.json with RepoTags next to index.json), so `ctr images import`,
 # `podman load` and `docker load` all accept it. One uncompressed layer holds the rootfs built
-# by `cella-rootfs busybox` (Debian's busybox-static); the image's default command is `sh`.
+# by `cella-rootfs busybox` (Debian's busybox-static); the image's default command is `sh`, or
+# the JSON array in $CELLA_IMAGE_CMD (e.g. '["sleep","1000000"]' for a CRI pause image).
 # The archive is reproducible: fixed mtimes, sorted entries, numeric owners.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ die() { echo "make-image: $*" >&2; exit 2; }
 out=$1
 ref=$2
 tool=${3:-cella-rootfs}
+cmd=${CELLA_IMAGE_CMD:-'["sh"]'}
 [[ $ref == *:* ]] || die "the reference $ref has no tag (NAME:TAG)"
 command -v "$tool" >/dev/null || die "$tool not found (cargo build -p rootfs-tools)"
 
@@ -42,7 +44,7 @@ blob() { # writes stdin as a blob; prints "DIGEST SIZE"
 read -r config config_size < <(printf '%s' '{"architecture":"amd64","os":"linux",'\
 '"created":"1970-01-01T00:00:00Z",'\
 '"config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],'\
-'"Cmd":["sh"],"WorkingDir":"/"},'\
+'"Cmd":'"$cmd"',"WorkingDir":"/"},'\
 '"rootfs":{"type":"layers","diff_ids":["sha256:'"$layer"'"]},'\
 '"history":[{"created":"1970-01-01T00:00:00Z","created_by":"cella make-image.sh"}]}' | blob)
 

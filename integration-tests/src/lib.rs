@@ -13,6 +13,7 @@
 pub mod attack;
 mod bundle;
 mod console;
+pub mod containerd;
 pub mod engines_pd;
 mod holder;
 mod hooks;

@@ -342,3 +342,47 @@ fn foreground_exec_with_a_tty_proxies_it_and_passes_the_exit_status() {
     b.delete_force().ok();
     b.assert_no_leftovers();
 }
+
+/// An exec'd process's pty is its own: unlike init's it does not go over the container's
+/// /dev/console, which the container's other processes share. A bind mount there would outlive
+/// the short-lived process and its pty, and the next `exec -t` would fail (containerd's
+/// `ctr task exec -t` did, with ENOENT on /dev/console).
+#[test]
+fn exec_with_a_tty_leaves_the_containers_dev_console_alone() {
+    let Some(rt) = setup() else { return };
+    let b = Bundle::new(&rt, &["sleep", "1000"]);
+    b.create().ok();
+    b.start().ok();
+    for round in 0..3 {
+        let sock = ConsoleSocket::new();
+        rt.run(&[
+            "exec",
+            "--detach",
+            "--tty",
+            "--console-socket",
+            &sock.arg(),
+            b.id(),
+            "/bin/sh",
+            "-c",
+            "echo tty=$(tty)",
+        ])
+        .ok();
+        let msg = sock.receive(SECS);
+        let out = read_pty_until(&msg.master, SECS, |o| o.contains("tty="));
+        assert!(
+            value(&out, "tty").starts_with("/dev/pts/"),
+            "round {round}: {out}"
+        );
+    }
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", b.pid())).unwrap();
+    let console: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some("/dev/console"))
+        .collect();
+    assert!(
+        console.is_empty(),
+        "exec mounted on /dev/console: {console:?}"
+    );
+    b.delete_force().ok();
+    b.assert_no_leftovers();
+}

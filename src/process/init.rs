@@ -96,7 +96,7 @@ fn setup_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, ChildError>
         program,
         env,
         seccomp,
-    } = prepare_process(&plan.process, chan)?;
+    } = prepare_process(&plan.process, chan, false)?;
     // The runtime is our parent and waits for us: no parent-death signal for the user program.
     nix::sys::prctl::set_pdeathsig(None).map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     // Last, so that the filter governs the user program and none of our steps. The runtime
@@ -116,11 +116,16 @@ struct Prepared<'a> {
     seccomp: Option<&'a SeccompProgram>,
 }
 
-/// The steps every process takes before execve, init or exec'd: its terminal, attributes,
-/// user and capabilities, no_new_privs, the program looked up, fds and signals cleaned.
-fn prepare_process<'a>(p: &'a ProcessPlan, chan: &Channel) -> Result<Prepared<'a>, ChildError> {
+/// The steps every process takes before execve, init or exec'd: its terminal (on
+/// /dev/console for `init` only), attributes, user and capabilities, no_new_privs, the program
+/// looked up, fds and signals cleaned.
+fn prepare_process<'a>(
+    p: &'a ProcessPlan,
+    chan: &Channel,
+    init: bool,
+) -> Result<Prepared<'a>, ChildError> {
     if p.terminal {
-        let (master, name) = crate::tty::setup_in_container(p.console_size)
+        let (master, name) = crate::tty::setup_in_container(p.console_size, init)
             .map_err(|e| fail("set up terminal", e))?;
         chan.send_with_fds(&FromChild::Console(name), &[master.as_raw_fd()])
             .map_err(|e| fail("protocol", e))?;
@@ -276,7 +281,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
         program,
         env,
         mut seccomp,
-    } = prepare_process(p, chan)?;
+    } = prepare_process(p, chan, true)?;
     log::debug!("set up; waiting for start");
     // A listener must reach the agent while `create` is still here to pass it on.
     if let Some(filter) = seccomp.filter(|f| f.has_notify) {
