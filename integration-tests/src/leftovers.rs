@@ -93,46 +93,50 @@ fn walk(dir: &Path, depth: u32, f: &mut impl FnMut(&Path)) {
     }
 }
 
-/// Live (non-zombie) processes that belong to the container: root is the rootfs (same
-/// device and inode, or a path inside the bundle) or a cgroup path component is the id.
-pub(crate) fn container_processes(id: &str, rootfs: &Path) -> Vec<i32> {
+/// Live (non-zombie) processes but the test process itself for which `keep(pid)` holds.
+pub(crate) fn live_processes(mut keep: impl FnMut(i32) -> bool) -> Vec<i32> {
     let me = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            !matches!(state, None | Some('Z' | 'X'))
+        })
+        .filter(|&pid| keep(pid))
+        .collect()
+}
+
+/// Whether a cgroup path of `pid` (any hierarchy) has a component for which `matches` holds.
+pub(crate) fn in_cgroup_named(pid: i32, mut matches: impl FnMut(&str) -> bool) -> bool {
+    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    cgroup
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .any(|path| path.split('/').any(&mut matches))
+}
+
+/// Live processes that belong to the container: root is the rootfs (same device and inode,
+/// or a path inside the bundle) or a cgroup path component is the id.
+pub(crate) fn container_processes(id: &str, rootfs: &Path) -> Vec<i32> {
     let root_meta = fs::metadata(rootfs).ok();
     let rootfs_str = rootfs.to_string_lossy().into_owned();
-    let mut pids = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return pids;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next());
-        if matches!(state, None | Some('Z') | Some('X')) {
-            continue;
-        }
+    live_processes(|pid| {
         let same_root = root_meta.as_ref().is_some_and(|rm| {
             fs::metadata(format!("/proc/{pid}/root"))
                 .is_ok_and(|m| m.dev() == rm.dev() && m.ino() == rm.ino())
         });
         let root_inside = fs::read_link(format!("/proc/{pid}/root"))
             .is_ok_and(|l| l.to_string_lossy().starts_with(&rootfs_str));
-        let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        let in_cgroup = cgroup
-            .lines()
-            .filter_map(|l| l.splitn(3, ':').nth(2))
-            .any(|path| path.split('/').any(|c| names_id(c, id)));
-        if same_root || root_inside || in_cgroup {
-            pids.push(pid);
-        }
-    }
-    pids
+        same_root || root_inside || in_cgroup_named(pid, |c| names_id(c, id))
+    })
 }
 
 #[cfg(test)]

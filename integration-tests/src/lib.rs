@@ -14,6 +14,7 @@ pub mod attack;
 mod bundle;
 mod console;
 pub mod containerd;
+pub mod engine_image;
 pub mod engines_pd;
 mod holder;
 mod hooks;

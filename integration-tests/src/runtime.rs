@@ -39,7 +39,12 @@ pub struct Runtime {
 
 /// Where the runtime under test lives: `$CELLA_RUNTIME`, else the workspace's debug cella.
 pub fn runtime_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("CELLA_RUNTIME") {
+    workspace_binary("CELLA_RUNTIME", "cella")
+}
+
+/// `$var` if set, else the workspace's debug build of `name` (honouring CARGO_TARGET_DIR).
+pub(crate) fn workspace_binary(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
         return PathBuf::from(p);
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -48,7 +53,7 @@ pub fn runtime_path() -> PathBuf {
         Some(t) => workspace.join(t),
         None => workspace.join("target"),
     };
-    target.join("debug/cella")
+    target.join("debug").join(name)
 }
 
 impl Runtime {

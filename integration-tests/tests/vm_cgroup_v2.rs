@@ -80,6 +80,11 @@ fn boot(what: &str, scripts: &[&str], append: &str) -> bool {
         .prefix("cella-test-vm-")
         .tempdir()
         .unwrap();
+    fs::copy(
+        vm_dir().join("guest-lib.sh"),
+        share.path().join("guest-lib.sh"),
+    )
+    .unwrap();
     let mut test_sh = String::from("#!/bin/sh\nrc=0\n");
     for script in scripts {
         fs::copy(vm_dir().join(script), share.path().join(script)).unwrap();

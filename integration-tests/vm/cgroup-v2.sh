@@ -21,5 +21,6 @@ rootfs_tool=${CELLA_ROOTFS:-$target/debug/cella-rootfs}
 share=$(mktemp -d "${TMPDIR:-/tmp}/cella-test-vm-XXXXXX")
 trap 'rm -rf "$share"' EXIT
 cp "$here/guest-tests.sh" "$share/test.sh"
+cp "$here/guest-lib.sh" "$share/guest-lib.sh"
 "$rootfs_tool" busybox "$share/rootfs"
 "$here/run-vm.sh" "$share"

@@ -6,39 +6,8 @@
 # Prints one line per check, "ok NAME" or "not ok NAME: details", and exits 1 when any fails.
 # Runs the same against runc (run-vm.sh with CELLA=/usr/sbin/runc), which proves the checks.
 
-rt=${CELLA_BIN:-/bin/cella}
-cg=/sys/fs/cgroup
 work=/run/cella-vm
-passed=0
-failed=0
-
-ok() {
-    echo "ok $1"
-    passed=$((passed + 1))
-}
-not_ok() {
-    echo "not ok $1: $2"
-    failed=$((failed + 1))
-}
-# check NAME EXPECTED ACTUAL [CONTEXT]
-check() {
-    if [ "$2" = "$3" ]; then
-        ok "$1"
-    else
-        not_ok "$1" "expected '$2', got '$3'${4:+ ($4)}"
-    fi
-}
-# absent NAME PATH: the check passes when PATH does not exist.
-absent() {
-    if [ -e "$2" ]; then
-        not_ok "$1" "$2 is left"
-    else
-        ok "$1"
-    fi
-}
-one_line() {
-    tr '\n' '|' <"$1" | sed 's/|$//'
-}
+. "$(dirname "$0")/guest-lib.sh"
 
 # bundle NAME ARGS_JSON [RESOURCES_JSON] [CGROUPS_PATH] [NAMESPACES_JSON] [EXTRA_MOUNT_JSON]
 #        [EXTRA_LINUX_JSON]
@@ -90,11 +59,6 @@ bundle() {
 EOF
 }
 
-# The container's init pid from `state`.
-state_pid() {
-    "$rt" state "$1" 2>/dev/null | sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' | head -n1
-}
-
 # Waits up to 20 s for the container to stop.
 wait_stopped() {
     i=0
@@ -107,10 +71,7 @@ wait_stopped() {
 }
 
 mkdir -p "$work"
-# The rootfs goes to tmpfs (tar keeps busybox's hard links): containers then run on an
-# ordinary local filesystem, not on 9p.
-mkdir -p "$work/rootfs" && tar -C /mnt/rootfs -cf - . | tar -C "$work/rootfs" -xf -
-[ -x "$work/rootfs/bin/sh" ] || { echo "not ok setup: no rootfs at /mnt/rootfs"; exit 1; }
+copy_rootfs
 echo "# runtime: $("$rt" --version 2>&1 | head -n1); kernel $(uname -r)"
 echo "# root cgroup controllers: $(cat $cg/cgroup.subtree_control)"
 

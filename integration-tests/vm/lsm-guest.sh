@@ -11,48 +11,13 @@
 # Prints "ok NAME" or "not ok NAME: details" per check; exits 1 when any fails. runc 1.1.5
 # passes the same checks except lsm-unknown-profile-message (its words differ).
 
-rt=${CELLA_BIN:-/bin/cella}
-cg=/sys/fs/cgroup
 work=/run/cella-vm-lsm
-failed=0
-
-ok() { echo "ok $1"; }
-not_ok() {
-    echo "not ok $1: $2"
-    failed=$((failed + 1))
-}
-check() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected '$2', got '$3'${4:+ ($4)}"; fi
-}
+cgroup_parent=/cella-vm-lsm
+. "$(dirname "$0")/guest-lib.sh"
 
 # bundle NAME PROFILE SCRIPT: the container runs `sh -c SCRIPT` under PROFILE ("" for none).
 bundle() {
-    mkdir -p "$work/$1"
-    aa=""
-    [ -n "$2" ] && aa="\"apparmorProfile\": \"$2\","
-    cat >"$work/$1/config.json" <<EOF
-{
-  "ociVersion": "1.2.0",
-  "process": {
-    "terminal": false,
-    "user": {"uid": 0, "gid": 0},
-    "args": ["sh", "-c", "$3"],
-    "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-    "cwd": "/",
-    $aa
-    "noNewPrivileges": true
-  },
-  "root": {"path": "$work/rootfs", "readonly": false},
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}
-  ],
-  "linux": {
-    "cgroupsPath": "/cella-vm-lsm/$1",
-    "namespaces": [{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]
-  }
-}
-EOF
+    small_bundle "$1" "$3" "${2:+\"apparmorProfile\": \"$2\",}"
 }
 
 echo "# runtime: $("$rt" --version 2>&1 | head -n1); kernel $(uname -r)"
@@ -64,7 +29,8 @@ if ! command -v apparmor_parser >/dev/null; then
     not_ok lsm-apparmor-parser "no apparmor_parser in the VM (apt-get install apparmor on the host)"
     exit 1
 fi
-mkdir -p "$work/rootfs" && tar -C /mnt/rootfs -cf - . | tar -C "$work/rootfs" -xf -
+mkdir -p "$work"
+copy_rootfs
 echo "top secret" >"$work/rootfs/etc/cella-secret"
 
 # Everything allowed but reading the secret (paths are the container's: it pivoted).

@@ -3,7 +3,7 @@
 # run-vm.sh (busybox sh, root, cgroup2 at /sys/fs/cgroup with every controller enabled at the
 # root, the runtime at /bin/cella, the share at /mnt holding `rootfs/`, a busybox rootfs).
 #
-#   share=$(mktemp -d /tmp/cella-test-vm-XXXXXX); cp ops-guest.sh $share/test.sh
+#   share=$(mktemp -d /tmp/cella-test-vm-XXXXXX); cp ops-guest.sh $share/test.sh; cp guest-lib.sh $share/
 #   cella-rootfs busybox $share/rootfs; run-vm.sh $share [; CELLA=/usr/sbin/runc run-vm.sh $share]
 #
 # Prints "ok NAME" or "not ok NAME: details" per check; exits 1 when any fails. Needs the VM
@@ -13,75 +13,18 @@
 # too, except events-oom in about one run out of four: its stream ends on `cgroup.events`
 # "populated 0" and sometimes never reads the OOM kill from `memory.events`.
 
-rt=${CELLA_BIN:-/bin/cella}
-cg=/sys/fs/cgroup
 work=/run/cella-vm-ops
-failed=0
-
-ok() { echo "ok $1"; }
-not_ok() {
-    echo "not ok $1: $2"
-    failed=$((failed + 1))
-}
-check() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected '$2', got '$3'${4:+ ($4)}"; fi
-}
-# yes NAME COMMAND...: passes when the command succeeds.
-yes() {
-    name=$1
-    shift
-    if "$@" >"$work/out" 2>&1; then ok "$name"; else not_ok "$name" "$(tr '\n' '|' <"$work/out")"; fi
-}
-fails_with() {
-    name=$1
-    phrase=$2
-    shift 2
-    if "$@" >"$work/out" 2>&1; then
-        not_ok "$name" "succeeded"
-    elif grep -q "$phrase" "$work/out"; then
-        ok "$name"
-    else
-        not_ok "$name" "no '$phrase' in: $(tr '\n' '|' <"$work/out")"
-    fi
-}
+cgroup_parent=/cella-vm-ops
+. "$(dirname "$0")/guest-lib.sh"
 
 # bundle NAME SCRIPT RESOURCES_JSON: the container runs `sh -c SCRIPT` in /cella-vm-ops/NAME.
 bundle() {
-    mkdir -p "$work/$1"
-    cat >"$work/$1/config.json" <<EOF
-{
-  "ociVersion": "1.2.0",
-  "process": {
-    "terminal": false,
-    "user": {"uid": 0, "gid": 0},
-    "args": ["sh", "-c", "$2"],
-    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-    "cwd": "/",
-    "noNewPrivileges": true
-  },
-  "root": {"path": "$work/rootfs", "readonly": false},
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}
-  ],
-  "linux": {
-    "cgroupsPath": "/cella-vm-ops/$1",
-    "resources": $3,
-    "namespaces": [{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]
-  }
-}
-EOF
-}
-
-state_pid() {
-    "$rt" state "$1" 2>/dev/null | sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' | head -n1
-}
-status() {
-    "$rt" state "$1" 2>/dev/null | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p' | head -n1
+    small_bundle "$1" "$2" "" "\"resources\": $3,"
 }
 counter() { cat "$work/rootfs/tmp/cnt-$1" 2>/dev/null; }
 
-mkdir -p "$work/rootfs" && tar -C /mnt/rootfs -cf - . | tar -C "$work/rootfs" -xf -
+mkdir -p "$work"
+copy_rootfs
 echo "# runtime: $("$rt" --version 2>&1 | head -n1); kernel $(uname -r)"
 
 # (a) a counter loop with a sleeping child.

@@ -13,54 +13,17 @@
 #
 # Prints "ok NAME" or "not ok NAME: details" per check; exits 1 when any fails.
 
-rt=${CELLA_BIN:-/bin/cella}
-cg=/sys/fs/cgroup
 work=/run/cella-vm-selinux
-failed=0
+cgroup_parent=/cella-vm-selinux
+. "$(dirname "$0")/guest-lib.sh"
 label=system_u:system_r:initrc_t:s0
 file_label=system_u:object_r:tmpfs_t:s0
 
-ok() { echo "ok $1"; }
-not_ok() {
-    echo "not ok $1: $2"
-    failed=$((failed + 1))
-}
-check() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected '$2', got '$3'${4:+ ($4)}"; fi
-}
-
-# bundle NAME LABEL MOUNT_LABEL SCRIPT ("" for no label)
+# bundle NAME LABEL MOUNT_LABEL SCRIPT ("" for no label), with a /tmp tmpfs.
 bundle() {
-    mkdir -p "$work/$1"
-    pl=""
-    [ -n "$2" ] && pl="\"selinuxLabel\": \"$2\","
-    ml=""
-    [ -n "$3" ] && ml="\"mountLabel\": \"$3\","
-    cat >"$work/$1/config.json" <<EOF
-{
-  "ociVersion": "1.2.0",
-  "process": {
-    "terminal": false,
-    "user": {"uid": 0, "gid": 0},
-    "args": ["sh", "-c", "$4"],
-    "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-    "cwd": "/",
-    $pl
-    "noNewPrivileges": false
-  },
-  "root": {"path": "$work/rootfs", "readonly": false},
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
-    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}
-  ],
-  "linux": {
-    $ml
-    "cgroupsPath": "/cella-vm-selinux/$1",
-    "namespaces": [{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]
-  }
-}
-EOF
+    small_bundle "$1" "$4" "${2:+\"selinuxLabel\": \"$2\",}" \
+        "${3:+\"mountLabel\": \"$3\",}" \
+        ',{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}'
 }
 
 echo "# runtime: $("$rt" --version 2>&1 | head -n1); kernel $(uname -r)"
@@ -69,6 +32,7 @@ if [ ! -e /sys/fs/selinux/enforce ]; then
     not_ok selinux-enabled "no selinuxfs: boot with security=selinux selinux=1"
     exit 1
 fi
+mkdir -p "$work"
 if load_policy >"$work.load" 2>&1; then
     ok selinux-policy-loaded
 else
@@ -76,7 +40,8 @@ else
     exit 1
 fi
 check selinux-permissive 0 "$(cat /sys/fs/selinux/enforce)"
-mkdir -p "$work/rootfs" && tar -C /mnt/rootfs -cf - . | tar -C "$work/rootfs" -xf -
+mkdir -p "$work"
+copy_rootfs
 
 # The attr file ends in a NUL byte; no backslashes here, the text also goes into JSON.
 attr="tr -d '[:cntrl:]' </proc/self/attr/current; echo"

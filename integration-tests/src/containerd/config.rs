@@ -1,7 +1,6 @@
-//! The private containerd's config.toml and the image archive its tests import.
+//! The private containerd's config.toml.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 /// The busybox image every containerd test runs (default command `sh`).
 pub const BUSYBOX_IMAGE: &str = "docker.io/library/cella-test-busybox:1";
@@ -92,53 +91,6 @@ disabled_plugins = [{disabled}]
     toml
 }
 
-/// `cella-rootfs` for make-image.sh: `$CELLA_ROOTFS`, else the workspace's debug build.
-pub fn rootfs_tool() -> PathBuf {
-    if let Some(p) = std::env::var_os("CELLA_ROOTFS") {
-        return PathBuf::from(p);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) if Path::new(&t).is_absolute() => PathBuf::from(t),
-        Some(t) => workspace.join(t),
-        None => workspace.join("target"),
-    };
-    target.join("debug/cella-rootfs")
-}
-
-/// Builds the image archive `out` named `reference` with integration-tests/engines/
-/// make-image.sh; `cmd` (a JSON array) replaces the default command `sh`.
-pub fn make_image(out: &Path, reference: &str, cmd: Option<&str>) {
-    let tool = rootfs_tool();
-    assert!(
-        tool.is_file(),
-        "{} not found: run `cargo build -p rootfs-tools` or set CELLA_ROOTFS",
-        tool.display()
-    );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/make-image.sh");
-    let mut c = Command::new(&script);
-    c.arg(out).arg(reference).arg(&tool);
-    if let Some(cmd) = cmd {
-        c.env("CELLA_IMAGE_CMD", cmd);
-    }
-    let o = c
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(
-        o.status.success(),
-        "make-image.sh {reference} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// `args` as one sh command line (for `script -c`), each argument single-quoted.
-pub fn shell_line<S: AsRef<str>>(args: &[S]) -> String {
-    args.iter()
-        .map(|a| format!("'{}'", a.as_ref().replace('\'', r"'\''")))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,18 +122,5 @@ mod tests {
         assert!(toml.contains("restrict_oom_score_adj = true"));
         assert!(toml.contains(&format!("sandbox_image = \"{PAUSE_IMAGE}\"")));
         assert!(toml.contains(&format!("runtimes.{CRI_HANDLER}.options]")));
-    }
-
-    #[test]
-    fn shell_line_quotes_every_argument() {
-        assert_eq!(shell_line(&["a b", "it's"]), r"'a b' 'it'\''s'");
-        let out = Command::new("sh")
-            .args([
-                "-c",
-                &format!("printf '%s|' {}", shell_line(&["a b", "it's", "$x"])),
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "a b|it's|$x|");
     }
 }

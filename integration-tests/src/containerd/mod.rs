@@ -22,8 +22,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
+pub use crate::engine_image::{make_image, shell_line};
 pub use cleanup::in_tagged_cgroup;
-pub use config::{config_toml, make_image, shell_line, BUSYBOX_IMAGE, CRI_HANDLER, PAUSE_IMAGE};
+pub use config::{config_toml, BUSYBOX_IMAGE, CRI_HANDLER, PAUSE_IMAGE};
 
 use crate::output::{Output, Running};
 use crate::runtime::{runtime_path, unique_id};

@@ -25,6 +25,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::engine_image::{make_image, shell_quote};
 use crate::output::{Output, Running};
 
 /// The image both engines load, built by make-image.sh.
@@ -44,53 +45,11 @@ pub fn need_package(binary: &str, package: &str) {
     );
 }
 
-/// `cella-rootfs` for make-image.sh: `$CELLA_ROOTFS`, else the workspace's debug build.
-pub fn rootfs_tool() -> PathBuf {
-    if let Some(p) = std::env::var_os("CELLA_ROOTFS") {
-        return PathBuf::from(p);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) if Path::new(&t).is_absolute() => PathBuf::from(t),
-        Some(t) => workspace.join(t),
-        None => workspace.join("target"),
-    };
-    target.join("debug/cella-rootfs")
-}
-
 /// Builds the busybox image archive (OCI layout and docker archive at once) as `dir/image.tar`.
 pub fn build_image(dir: &Path) -> PathBuf {
-    let tool = rootfs_tool();
-    assert!(
-        tool.is_file(),
-        "{} not found: run `cargo build -p rootfs-tools` or set CELLA_ROOTFS",
-        tool.display()
-    );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/make-image.sh");
     let out = dir.join("image.tar");
-    let status = Command::new("bash")
-        .arg(&script)
-        .arg(&out)
-        .arg(IMAGE)
-        .arg(&tool)
-        .env("TMPDIR", dir)
-        .stdin(Stdio::null())
-        .status()
-        .expect("run make-image.sh");
-    assert!(status.success(), "make-image.sh failed: {status}");
+    make_image(&out, IMAGE, None);
     out
-}
-
-/// Quotes `arg` for sh (for commands run through `script -c`).
-pub fn shell_quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
-    {
-        return arg.to_string();
-    }
-    format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
 /// Runs `cmd` to completion with stdout/stderr in files under `io_dir` (daemons it starts may
@@ -223,7 +182,7 @@ fn mentions(text: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{mentions, shell_quote};
+    use super::mentions;
 
     #[test]
     fn mentions_does_not_take_longer_names() {
@@ -237,14 +196,5 @@ mod tests {
             "cella-test-pd-1-10 cella-test-pd-1-1/",
             "cella-test-pd-1-1"
         ));
-    }
-
-    #[test]
-    fn shell_quote_keeps_plain_words_and_quotes_the_rest() {
-        assert_eq!(shell_quote("/usr/bin/podman"), "/usr/bin/podman");
-        assert_eq!(shell_quote("--network=none"), "--network=none");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 }

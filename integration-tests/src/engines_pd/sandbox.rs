@@ -204,39 +204,15 @@ impl Drop for Sandbox {
 }
 
 /// Live (non-zombie) processes whose mount namespace is `mnt_ns` or whose cgroup path has a
-/// component equal to `name`, except the test process itself.
+/// component equal to `name`, except the test process itself. (Names are compared whole:
+/// cella-test-pd-1-1 is not cella-test-pd-1-10.)
 pub fn processes_of(name: &str, mnt_ns: Option<&str>) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut pids = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return pids;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
-        if matches!(state, None | Some('Z' | 'X')) {
-            continue;
-        }
+    crate::leftovers::live_processes(|pid| {
         let in_ns = mnt_ns.is_some_and(|ns| {
             fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|l| l.to_string_lossy() == ns)
         });
-        let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        let in_cgroup = cgroup
-            .lines()
-            .filter_map(|l| l.splitn(3, ':').nth(2))
-            .any(|p| p.split('/').any(|c| c == name));
-        // (Names are compared whole: cella-test-pd-1-1 is not cella-test-pd-1-10.)
-        if in_ns || in_cgroup {
-            pids.push(pid);
-        }
-    }
-    pids
+        in_ns || crate::leftovers::in_cgroup_named(pid, |c| c == name)
+    })
 }
 
 /// The cgroup directories named `name` at the top of each hierarchy under /sys/fs/cgroup.
