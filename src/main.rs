@@ -8,6 +8,7 @@ mod container;
 mod hooks;
 mod logging;
 mod namespaces;
+mod network;
 mod plan;
 mod process;
 mod rootfs;
