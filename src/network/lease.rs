@@ -196,11 +196,17 @@ mod tests {
         used.insert(Ipv4Addr::new(10, 9, 0, 2));
         assert_eq!(pick(s, &used, None).unwrap(), Ipv4Addr::new(10, 9, 0, 3));
         let want = Some(Ipv4Addr::new(10, 9, 0, 2));
-        assert!(pick(s, &used, want).unwrap_err().to_string().contains("10.9.0.2"));
+        assert!(pick(s, &used, want)
+            .unwrap_err()
+            .to_string()
+            .contains("10.9.0.2"));
         for last in 3..7 {
             used.insert(Ipv4Addr::new(10, 9, 0, last));
         }
-        assert!(matches!(pick(s, &used, None), Err(NetworkError::Exhausted(_))));
+        assert!(matches!(
+            pick(s, &used, None),
+            Err(NetworkError::Exhausted(_))
+        ));
     }
 
     #[test]

@@ -67,6 +67,7 @@ const NFTA_SET_KEY_LEN: u16 = 5;
 const NFTA_SET_DATA_TYPE: u16 = 6;
 const NFTA_SET_DATA_LEN: u16 = 7;
 const NFTA_SET_ID: u16 = 10;
+const NFTA_SET_USERDATA: u16 = 13;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
@@ -167,7 +168,13 @@ pub fn table_batch() -> Vec<Message> {
         }
         m
     };
-    out.push(set(BRIDGES, 1, (TYPE_IFNAME, 16), None));
+    let mut bridges = set(BRIDGES, 1, (TYPE_IFNAME, 16), None);
+    // Only for `nft list`: interface names are in host byte order (nft's key-byteorder
+    // user data: type 0, length 4, BYTEORDER_HOST_ENDIAN = 1).
+    let mut udata = vec![0u8, 4];
+    udata.extend_from_slice(&1u32.to_ne_bytes());
+    bridges.attr(NFTA_SET_USERDATA, &udata);
+    out.push(bridges);
     out.push(set(
         PORTS,
         2,
@@ -254,7 +261,9 @@ fn masquerade_rule() -> Message {
         m.be32(1, NFT_REG_1).be32(2, NFT_META_OIFNAME);
     });
     expr(&mut m, "lookup", |m| {
-        m.str(1, BRIDGES).be32(2, NFT_REG_1).be32(5, NFT_LOOKUP_F_INV);
+        m.str(1, BRIDGES)
+            .be32(2, NFT_REG_1)
+            .be32(5, NFT_LOOKUP_F_INV);
     });
     expr(&mut m, "masq", |_| {});
     m.end();

@@ -140,8 +140,7 @@ pub fn parse_ports(s: &str) -> Result<Vec<Port>, NetworkError> {
         let number = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
         let port = Port {
             host: number(host).ok_or_else(|| bad("host port must be 1 to 65535"))?,
-            container: number(container)
-                .ok_or_else(|| bad("container port must be 1 to 65535"))?,
+            container: number(container).ok_or_else(|| bad("container port must be 1 to 65535"))?,
             proto,
         };
         if ports
@@ -190,7 +189,9 @@ pub fn valid_ifname(name: &str) -> bool {
         && name.len() < 16
         && name != "."
         && name != ".."
-        && !name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
 }
 
 /// Plans the container's networking. `new_netns`: the config asks for a new network namespace

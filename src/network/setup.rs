@@ -102,12 +102,7 @@ pub fn attach(root: &Path, id: &str, plan: &NetworkPlan, pid: Pid) -> Result<(),
     result
 }
 
-fn attach_inner(
-    root: &Path,
-    id: &str,
-    plan: &NetworkPlan,
-    pid: Pid,
-) -> Result<(), NetworkError> {
+fn attach_inner(root: &Path, id: &str, plan: &NetworkPlan, pid: Pid) -> Result<(), NetworkError> {
     let ns_path = format!("/proc/{pid}/ns/net");
     let ns = File::open(&ns_path).map_err(|source| NetworkError::OpenNetns {
         path: ns_path.into(),
@@ -126,8 +121,9 @@ fn attach_inner(
         let master = link::index(host, &b.bridge)
             .map_err(nl(|| format!("find bridge {}", b.bridge)))?
             .ok_or_else(|| NetworkError::NoDevice(b.bridge.clone()))?;
-        link::create_veth(host, &lease.veth, master, CONTAINER_IFNAME, ns.as_fd())
-            .map_err(nl(|| format!("create veth pair {}/{CONTAINER_IFNAME}", lease.veth)))?;
+        link::create_veth(host, &lease.veth, master, CONTAINER_IFNAME, ns.as_fd()).map_err(nl(
+            || format!("create veth pair {}/{CONTAINER_IFNAME}", lease.veth),
+        ))?;
         configure_inside(&mut inside, &lease)?;
     }
     Ok(())
@@ -181,7 +177,8 @@ fn lease_and_bridge(
     };
     leases.take(&lease)?;
     if live.is_empty() {
-        nft::ensure_table(host.nft()?).map_err(nl(|| format!("create nftables table {}", nft::TABLE)))?;
+        nft::ensure_table(host.nft()?)
+            .map_err(nl(|| format!("create nftables table {}", nft::TABLE)))?;
     }
     if same_bridge.is_empty() {
         first_use(host, b)?;
@@ -225,8 +222,14 @@ fn first_use(hosts: &mut Host, b: &BridgePlan) -> Result<(), NetworkError> {
         }
     };
     let gw = Address::ipv4(b.subnet.gateway(), b.subnet.prefix);
-    addr::add(host, index, &gw)
-        .map_err(nl(|| format!("add {}/{} to {}", b.subnet.gateway(), b.subnet.prefix, b.bridge)))?;
+    addr::add(host, index, &gw).map_err(nl(|| {
+        format!(
+            "add {}/{} to {}",
+            b.subnet.gateway(),
+            b.subnet.prefix,
+            b.bridge
+        )
+    }))?;
     enable_forwarding()?;
     nft::add_bridge(hosts.nft()?, &b.bridge)
         .map_err(nl(|| format!("masquerade traffic from {}", b.bridge)))
@@ -247,10 +250,15 @@ fn configure_inside(inside: &mut Conn, lease: &Lease) -> Result<(), NetworkError
         .map_err(nl(|| format!("find {CONTAINER_IFNAME}")))?
         .ok_or_else(|| NetworkError::NoDevice(CONTAINER_IFNAME.to_owned()))?;
     link::set_up(inside, eth0).map_err(nl(|| format!("set {CONTAINER_IFNAME} up")))?;
-    addr::add(inside, eth0, &Address::ipv4(lease.ip, lease.subnet.prefix))
-        .map_err(nl(|| format!("add {}/{} to {CONTAINER_IFNAME}", lease.ip, lease.subnet.prefix)))?;
-    addr::add_default_route(inside, lease.subnet.gateway(), eth0)
-        .map_err(nl(|| format!("add default route via {}", lease.subnet.gateway())))
+    addr::add(inside, eth0, &Address::ipv4(lease.ip, lease.subnet.prefix)).map_err(nl(|| {
+        format!(
+            "add {}/{} to {CONTAINER_IFNAME}",
+            lease.ip, lease.subnet.prefix
+        )
+    }))?;
+    addr::add_default_route(inside, lease.subnet.gateway(), eth0).map_err(nl(|| {
+        format!("add default route via {}", lease.subnet.gateway())
+    }))
 }
 
 /// linux.netDevices: each device moves in under its new name, keeps its permanent global
@@ -268,8 +276,9 @@ fn move_devices(
         let addresses = addr::permanent_global(host, index)
             .map_err(nl(|| format!("list addresses of {}", d.host_name)))?;
         let before = link_names(inside)?;
-        link::move_to_netns(host, index, ns, &d.name)
-            .map_err(nl(|| format!("move {} into the container as {}", d.host_name, d.name)))?;
+        link::move_to_netns(host, index, ns, &d.name).map_err(nl(|| {
+            format!("move {} into the container as {}", d.host_name, d.name)
+        }))?;
         let after = link_names(inside)?;
         let (name, index) = after
             .into_iter()
