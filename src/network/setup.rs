@@ -121,9 +121,19 @@ fn attach_inner(root: &Path, id: &str, plan: &NetworkPlan, pid: Pid) -> Result<(
         let master = link::index(host, &b.bridge)
             .map_err(nl(|| format!("find bridge {}", b.bridge)))?
             .ok_or_else(|| NetworkError::NoDevice(b.bridge.clone()))?;
-        link::create_veth(host, &lease.veth, master, CONTAINER_IFNAME, ns.as_fd()).map_err(nl(
-            || format!("create veth pair {}/{CONTAINER_IFNAME}", lease.veth),
-        ))?;
+        let mut made = link::create_veth(host, &lease.veth, master, CONTAINER_IFNAME, ns.as_fd());
+        if made
+            .as_ref()
+            .is_err_and(|e| e.errno == nix::errno::Errno::EEXIST)
+        {
+            // A leftover of an earlier container of this id whose namespace was pinned.
+            log::info!("removing leftover veth {}", lease.veth);
+            link::delete(host, &lease.veth).map_err(nl(|| format!("delete {}", lease.veth)))?;
+            made = link::create_veth(host, &lease.veth, master, CONTAINER_IFNAME, ns.as_fd());
+        }
+        made.map_err(nl(|| {
+            format!("create veth pair {}/{CONTAINER_IFNAME}", lease.veth)
+        }))?;
         configure_inside(&mut inside, &lease)?;
     }
     Ok(())
@@ -297,11 +307,16 @@ fn link_names(conn: &mut Conn) -> Result<Vec<(String, u32)>, NetworkError> {
     link::all(conn).map_err(nl(|| "list interfaces".to_owned()))
 }
 
-/// Undoes one lease in the kernel and forgets it: its veth, its published ports.
+/// Undoes one lease and forgets it: its published ports, the lease file.
+///
+/// The veth is not deleted here: the container process is dead (or killed just before), so
+/// its network namespace is being freed, and the kernel destroys the pair with it, off our
+/// path. Deleting it ourselves costs 3 to 30 ms here (unregistering a device waits for RCU
+/// grace periods, and competes for the rtnl lock with the namespace's own teardown), which
+/// would be most of what networking adds to `run`. When something else pins the namespace
+/// (a bind mount made by a hook), the veth outlives the container; `attach` removes such a
+/// leftover of the same name when it needs the name again.
 fn undo(host: &mut Host, leases: &Leases, l: &Lease) {
-    if let Err(e) = link::delete(&mut host.route, &l.veth) {
-        log::warn!("delete veth {}: {e}", l.veth);
-    }
     if !l.ports.is_empty() {
         let removed = host
             .nft()
@@ -315,9 +330,9 @@ fn undo(host: &mut Host, leases: &Leases, l: &Lease) {
     }
 }
 
-/// Takes back what [`attach`] gave the container `id`: veth, ports, lease; and, when it was
-/// the last one, the bridge's masquerade element and the nftables table. A container without
-/// networking costs one lock and one directory read.
+/// Takes back what [`attach`] gave the container `id`: ports and lease (the veth goes with
+/// the namespace, see [`undo`]); and, when it was the last one, the bridge's masquerade
+/// element and the nftables table. A container without networking costs one `stat`.
 pub fn release(root: &Path, id: &str) -> Result<(), NetworkError> {
     if !root.join(lease::DIR).is_dir() {
         return Ok(());
