@@ -14,7 +14,7 @@ source "$here/lib.sh"
 cd "$CELLA_REPO"
 [[ $(id -u) -eq 0 ]] || note "not root: integration tests that need root will fail"
 ensure_packages busybox-static libseccomp-dev pkg-config runc iproute2 strace gcc libc6-dev \
-    qemu-system-x86 linux-image-amd64 cpio xz-utils binutils umoci
+    qemu-system-x86 linux-image-amd64 cpio xz-utils binutils umoci nftables
 ensure_cargo fmt clippy
 
 target=${CARGO_TARGET_DIR:-$CELLA_REPO/target}
