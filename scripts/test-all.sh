@@ -17,7 +17,8 @@ cd "$CELLA_REPO"
 # protoc for the k8s-cri crate's build script (their CRI client).
 ensure_packages busybox-static libseccomp-dev pkg-config runc iproute2 strace gcc libc6-dev \
     qemu-system-x86 linux-image-amd64 cpio xz-utils binutils umoci apparmor \
-    selinux-policy-default podman conmon slirp4netns docker.io containerd protobuf-compiler
+    selinux-policy-default podman conmon slirp4netns docker.io containerd protobuf-compiler \
+    nftables
 ensure_cargo fmt clippy
 
 target=${CARGO_TARGET_DIR:-$CELLA_REPO/target}

@@ -9,6 +9,7 @@ mod hooks;
 mod logging;
 mod lsm;
 mod namespaces;
+mod network;
 mod plan;
 mod process;
 mod rootfs;

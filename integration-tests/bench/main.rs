@@ -11,6 +11,7 @@
 mod chart;
 mod host;
 mod metrics;
+mod network;
 mod proc;
 mod report;
 mod runtimes;
@@ -51,7 +52,9 @@ struct Args {
     /// container's left it fast); a pause of ~100 ms shows the cost a lone start pays
     #[arg(long, default_value_t = 0)]
     pause_ms: u64,
-    /// Scenarios to run: run, csd (create/start/delete), exec, concurrent
+    /// Scenarios to run: run, csd (create/start/delete), exec, concurrent; and `network`
+    /// (cella only, not in the default): what built-in bridge networking adds to `run`, in a
+    /// network namespace of the bench's own
     #[arg(long, value_delimiter = ',', default_value = "run,csd,exec,concurrent")]
     scenarios: Vec<String>,
     /// Runtimes to compare (default: every one that is installed)
@@ -115,7 +118,7 @@ fn bench(args: &Args) -> Result<(), String> {
     if let Some(bad) = args
         .scenarios
         .iter()
-        .find(|s| !["run", "csd", "exec", "concurrent"].contains(&s.as_str()))
+        .find(|s| !["run", "csd", "exec", "concurrent", "network"].contains(&s.as_str()))
     {
         return Err(format!("unknown scenario {bad:?}"));
     }
@@ -207,8 +210,17 @@ fn bench_in(
     }
 
     let result = run_scenarios(args, &ctx, &rts, &mut subjects, floor);
+    // Last: it moves the bench into a network namespace of its own.
+    let network = match rts.iter().find(|r| r.name == "cella") {
+        Some(cella) if result.is_ok() && args.scenarios.iter().any(|s| s == "network") => {
+            eprintln!("network (cella) x{}", args.n);
+            Some(network::bench(&ctx, cella, args.n, args.warmup))
+        }
+        _ => None,
+    };
     cleanup(&ctx, &rts);
     result?;
+    let network = network.transpose()?;
 
     let conditions = Conditions {
         date: date(),
@@ -231,7 +243,10 @@ fn bench_in(
         floor,
         missing,
     };
-    let md = report::markdown(&conditions, &subjects, layout.memory_peak_name());
+    let mut md = report::markdown(&conditions, &subjects, layout.memory_peak_name());
+    if let Some(section) = network {
+        md.push_str(&section);
+    }
     println!("{md}");
     if let Some(out) = &args.out {
         std::fs::write(out, &md).map_err(|e| format!("write {}: {e}", out.display()))?;

@@ -156,7 +156,7 @@ impl FeatureSwitches {
         selinux: true,
         intel_rdt: false,
         idmap: true,
-        net_devices: false,
+        net_devices: true,
     };
 }
 

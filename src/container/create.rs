@@ -39,6 +39,8 @@ pub enum CreateError {
     },
     #[error("send pidfd to {path}: {reason}")]
     Pidfd { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
 }
 
 /// Sends a pidfd of `pid` to the socket at `path` (runc's --pidfd-socket).
@@ -107,6 +109,11 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
     })?;
 
     log::debug!("plan: {:?}", plan.ns);
+    let network = crate::network::plan(
+        plan.spec.annotations().as_ref(),
+        linux.net_devices().as_ref(),
+        plan.ns.has_new(nix::sched::CloneFlags::CLONE_NEWNET),
+    )?;
     let (dir, lock) = Container::create_dir(req.root, req.id)?;
     let mut record = Record {
         id: req.id.to_owned(),
@@ -131,6 +138,8 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
             pid_file: req.pid_file.as_deref(),
             console_socket: req.console_socket.as_deref(),
             pidfd_socket: req.pidfd_socket.as_deref(),
+            root: req.root,
+            network: &network,
         },
         &mut record,
         &mut cgroup,
@@ -191,6 +200,8 @@ struct Launch<'a> {
     pid_file: Option<&'a Path>,
     console_socket: Option<&'a Path>,
     pidfd_socket: Option<&'a Path>,
+    root: &'a Path,
+    network: &'a crate::network::NetworkPlan,
 }
 
 fn launch(
@@ -206,6 +217,8 @@ fn launch(
         pid_file,
         console_socket,
         pidfd_socket,
+        root,
+        network,
     } = *l;
     super::write_record(dir, record)?;
     cgroup.create()?;
@@ -236,6 +249,8 @@ fn launch(
             socket: console_socket,
             kept: console,
         },
+        root,
+        network,
     };
     let init = parent::launch(
         plan,
@@ -266,10 +281,12 @@ struct Events<'a> {
     record: &'a mut Record,
     cgroup: &'a Manager,
     console: crate::tty::ConsoleSink<'a>,
+    root: &'a Path,
+    network: &'a crate::network::NetworkPlan,
 }
 
 impl LaunchEvents for Events<'_> {
-    fn on_pid(&mut self, pid: Pid, _is_init: bool) -> Result<(), String> {
+    fn on_pid(&mut self, pid: Pid, is_init: bool) -> Result<(), String> {
         // The first pid is the cloned child; on the two-stage path its fork (the container
         // process) follows and inherits the cgroup the child was moved into.
         let first = self.record.pid == 0;
@@ -282,6 +299,12 @@ impl LaunchEvents for Events<'_> {
         if first && self.cgroup.version() == CgroupVersion::V1 {
             self.cgroup
                 .add_process(pid.as_raw())
+                .map_err(|e| e.to_string())?;
+        }
+        // The container process's network namespace exists now and the process waits for
+        // us (or, when forked, cannot exec before `start`): configure it from outside.
+        if is_init {
+            crate::network::attach(self.root, &self.record.id, self.network, pid)
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -336,6 +359,11 @@ fn cleanup(dir: &Path, record: &Record, cgroup: &Manager) {
     }
     if let Err(e) = cgroup.destroy() {
         log::warn!("removing the cgroup of a failed create: {e}");
+    }
+    if let Some(root) = dir.parent() {
+        if let Err(e) = crate::network::release(root, &record.id) {
+            log::warn!("removing the network of a failed create: {e}");
+        }
     }
     let _ = super::remove_state_dir(dir);
 }

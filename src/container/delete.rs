@@ -19,6 +19,8 @@ pub enum DeleteError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("container process {pid} did not die after SIGKILL")]
     Unkillable { pid: i32 },
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
 }
 
 pub fn delete(c: &Container, force: bool) -> Result<(), DeleteError> {
@@ -34,6 +36,10 @@ pub fn delete(c: &Container, force: bool) -> Result<(), DeleteError> {
     }
     if let Some(cg) = c.cgroup() {
         cg.destroy()?;
+    }
+    // Before the state dir goes: a lease whose container still exists is never reclaimed.
+    if let Some(root) = c.dir.parent() {
+        crate::network::release(root, c.id())?;
     }
     log::debug!("removing the state of {}", c.id());
     c.remove_dir()?;

@@ -6,6 +6,7 @@ pub mod clone;
 pub mod fd;
 pub mod idmap_userns;
 pub mod mount;
+pub mod netlink;
 pub mod sched;
 pub mod seccomp;
 pub mod signal;
