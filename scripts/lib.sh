@@ -21,16 +21,20 @@ need_root() {
 # Prints the path of a binary built from this repository, preferring release over debug, and
 # honouring CARGO_TARGET_DIR. Fails with the cargo command that builds it.
 default_binary() {
-    local name=$1 package=$2 dir profile
+    local name=$1 package=$2 dir profile best=""
+    # The newest build wins: a stale release binary must not shadow today's debug one.
     for dir in "${CARGO_TARGET_DIR:-}" "$CELLA_REPO/target"; do
         [[ -n $dir ]] || continue
         for profile in release debug; do
-            if [[ -x $dir/$profile/$name ]]; then
-                echo "$dir/$profile/$name"
-                return 0
+            if [[ -x $dir/$profile/$name && ( -z $best || $dir/$profile/$name -nt $best ) ]]; then
+                best=$dir/$profile/$name
             fi
         done
     done
+    if [[ -n $best ]]; then
+        echo "$best"
+        return 0
+    fi
     die "$name is not built: run 'cargo build --release -p $package' in $CELLA_REPO" \
         "(or set the path in the environment)"
 }
