@@ -648,3 +648,31 @@ fn notify_works_for_an_unprivileged_user_without_no_new_privs() {
     created.wait_stdout("the script", SECS, |s| s.contains("1000"));
     assert_eq!(created.stdout_now(), "a=1\n1000\n");
 }
+
+/// Profiles older than close_range (runtime-tools' default profile, as the OCI validation
+/// suite's `start`, `kill`, `state`... use it) deny it with ENOSYS or EPERM. Without
+/// no_new_privs and CAP_SYS_ADMIN the filter is in place before the runtime marks its fds
+/// close-on-exec: the container must still start, with nothing but stdio left open.
+#[test]
+fn profile_denying_close_range_still_starts_without_leaking_fds() {
+    let Some(rt) = setup() else { return };
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        let mut b = bundle(
+            &rt,
+            allow_but(json!([{"names": ["close_range"], "action": "SCMP_ACT_ERRNO",
+                              "errnoRet": errno}])),
+            "ls /proc/self/fd | tr '\\n' ' '",
+        );
+        b.edit(|c| {
+            c["process"]["noNewPrivileges"] = false.into();
+            let caps = json!(["CAP_KILL", "CAP_SETUID", "CAP_SETGID"]);
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set] = caps.clone();
+            }
+        });
+        let out = b.run();
+        out.ok();
+        // ls's own directory fd is 3.
+        assert_eq!(out.stdout.trim_end(), "0 1 2 3", "errno {errno}: {out:?}");
+    }
+}

@@ -9,18 +9,46 @@ const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 
 /// Marks every fd from `first` upwards close-on-exec, so nothing the runtime inherited or opened
 /// leaks into the container (CVE-2024-21626 class).
+///
+/// This can run after the container's seccomp filter is in place (the filter goes on before the
+/// user switch when the process keeps no CAP_SYS_ADMIN). Profiles written before Linux 5.9 do
+/// not list close_range and answer ENOSYS or EPERM for it (runtime-tools' default profile does):
+/// then the fds are found in /proc/self/fd and marked one by one with fcntl.
 pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
-    let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;
+    let first_u = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;
     // SAFETY: close_range takes plain integers; with CLOSE_RANGE_CLOEXEC it only sets flags.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            first,
+            first_u,
             libc::c_uint::MAX,
             CLOSE_RANGE_CLOEXEC,
         )
     };
-    Errno::result(ret).map(drop)
+    match Errno::result(ret) {
+        Err(e @ (Errno::ENOSYS | Errno::EPERM)) => cloexec_from_proc(first).map_err(|_| e),
+        r => r.map(drop),
+    }
+}
+
+/// `cloexec_from` without close_range: every open fd listed in /proc/self/fd.
+pub fn cloexec_from_proc(first: RawFd) -> Result<(), Errno> {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first)
+        .collect();
+    // The directory's own fd is in the list but closed by now: EBADF for it is expected.
+    for fd in fds {
+        // SAFETY: fcntl F_GETFD/F_SETFD on an integer fd only reads and sets its flags.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            continue;
+        }
+        // SAFETY: as above.
+        Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    }
+    Ok(())
 }
 
 /// Clears close-on-exec on `fd` so it survives execve (--preserve-fds, LISTEN_FDS).
@@ -76,4 +104,31 @@ pub fn stdio(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
     );
     // SAFETY: stdio fds stay open for the life of the process (we never close them).
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    fn has_cloexec(fd: RawFd) -> bool {
+        // SAFETY: F_GETFD on an fd the test owns only reads its flags.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert!(flags >= 0, "fcntl(F_GETFD, {fd})");
+        flags & libc::FD_CLOEXEC != 0
+    }
+
+    #[test]
+    fn proc_fallback_marks_fds_close_on_exec() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        // dup(2) returns an fd without FD_CLOEXEC, as an inherited fd would be.
+        // SAFETY: dup of an open fd; the new fd is owned right away below.
+        let raw = unsafe { libc::dup(file.as_raw_fd()) };
+        assert!(raw >= 0);
+        let dup = owned(raw);
+        assert!(!has_cloexec(dup.as_raw_fd()));
+        cloexec_from_proc(dup.as_raw_fd()).unwrap();
+        assert!(has_cloexec(dup.as_raw_fd()));
+    }
 }
