@@ -659,8 +659,10 @@ fn profile_denying_close_range_still_starts_without_leaking_fds() {
     for errno in [libc::ENOSYS, libc::EPERM] {
         let mut b = bundle(
             &rt,
-            allow_but(json!([{"names": ["close_range"], "action": "SCMP_ACT_ERRNO",
-                              "errnoRet": errno}])),
+            allow_but(
+                json!([{"names": ["close_range"], "action": "SCMP_ACT_ERRNO",
+                              "errnoRet": errno}]),
+            ),
             "ls /proc/self/fd | tr '\\n' ' '",
         );
         b.edit(|c| {
