@@ -366,6 +366,20 @@ fn cleanup(dir: &Path, record: &Record, cgroup: &Manager) {
         }
     }
     let _ = super::remove_state_dir(dir);
+    // runtime.md lifecycle: a failed create goes on at step 12 (destroy, above) and 13, the
+    // poststop hooks, whose failures are only warnings.
+    let hooks = record.config.hooks().clone().unwrap_or_default();
+    if let Some(poststop) = hooks.poststop().as_ref().filter(|h| !h.is_empty()) {
+        let state = super::new_state(
+            &record.config,
+            &record.id,
+            &record.bundle,
+            &record.rootfs,
+            Status::Stopped,
+            record.pid,
+        );
+        hooks::run_all_warn("poststop", poststop, &state.to_oci_json());
+    }
 }
 
 /// The OCI state document handed to hooks on stdin while the container is being made.
