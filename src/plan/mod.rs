@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Process, Spec};
 
+mod mempolicy;
 mod process;
 
 use process::plan_process;
@@ -30,6 +31,8 @@ pub enum PlanError {
     Nul { field: &'static str },
     #[error("unknown rlimit {0:?}")]
     UnknownRlimit(String),
+    #[error("linux.memoryPolicy.nodes: {0:?} is not a list of nodes like \"0-3,7\"")]
+    MemoryPolicyNodes(String),
     #[error("unknown capability {0:?}")]
     UnknownCapability(String),
     #[error("unable to set hostname without a private UTS namespace")]

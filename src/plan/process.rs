@@ -29,6 +29,8 @@ pub struct ProcessPlan {
     pub caps: Option<CapSets>,
     pub oom_score_adj: Option<i32>,
     pub personality: Option<u64>,
+    /// linux.memoryPolicy, set with set_mempolicy(2) (inherited across execve).
+    pub mempolicy: Option<super::mempolicy::MemPolicy>,
     pub scheduler: Option<SchedAttr>,
     pub ioprio: Option<i32>,
     /// fds 3.. that survive into the container: LISTEN_FDS + --preserve-fds.
@@ -128,6 +130,11 @@ pub(super) fn plan_process(
             LinuxPersonalityDomain::PerLinux => 0x0000,
             LinuxPersonalityDomain::PerLinux32 => 0x0008,
         }),
+        mempolicy: linux
+            .memory_policy()
+            .as_ref()
+            .map(super::mempolicy::plan_mempolicy)
+            .transpose()?,
         scheduler: p.scheduler().as_ref().map(sched_attr),
         ioprio: p.io_priority().as_ref().map(|io| {
             let class = match io.class() {

@@ -64,6 +64,10 @@ pub(super) fn set_process_attributes(p: &ProcessPlan) -> Result<(), ChildError> 
     if let Some(persona) = p.personality {
         crate::sys::sched::personality(persona).map_err(|e| errno_fail("personality", e))?;
     }
+    if let Some(m) = &p.mempolicy {
+        crate::sys::sched::set_mempolicy(m.mode, &m.nodemask, m.maxnode)
+            .map_err(|e| errno_fail("set_mempolicy (linux.memoryPolicy)", e))?;
+    }
     if let Some(attr) = &p.scheduler {
         crate::sys::sched::sched_setattr(attr).map_err(|e| errno_fail("sched_setattr", e))?;
     }

@@ -93,3 +93,20 @@ pub fn personality(persona: u64) -> Result<(), Errno> {
     // SAFETY: plain integer argument.
     Errno::result(unsafe { libc::personality(persona) }).map(drop)
 }
+
+/// set_mempolicy(2): `mode` with its MPOL_F_* flags, `nodemask` one bit per node, the kernel
+/// reading `maxnode - 1` bits of it (0 and an empty mask: no nodes).
+pub fn set_mempolicy(mode: i32, nodemask: &[u64], maxnode: u64) -> Result<(), Errno> {
+    if maxnode > nodemask.len() as u64 * 64 + 1 {
+        return Err(Errno::EINVAL);
+    }
+    let mask = if nodemask.is_empty() {
+        std::ptr::null()
+    } else {
+        nodemask.as_ptr()
+    };
+    // SAFETY: `mask` is null or points to `nodemask`, which holds at least `maxnode - 1` bits
+    // (checked above) and outlives the call; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, mask, maxnode) };
+    Errno::result(ret).map(drop)
+}
