@@ -45,7 +45,10 @@ fn state_follows_the_schema_at_every_status() {
     b.create().ok();
     let st = b.state();
     check_state_schema(&st, &b, "created");
-    assert_eq!(st["annotations"], json!({"org.cella.must": "kept", "x": ""}));
+    assert_eq!(
+        st["annotations"],
+        json!({"org.cella.must": "kept", "x": ""})
+    );
     b.start().ok();
     check_state_schema(&b.state(), &b, "running");
     b.kill("KILL").ok();
@@ -190,7 +193,10 @@ fn delete_keeps_what_the_container_did_not_create() {
     b.start().ok();
     b.wait_status("stopped");
     b.delete().ok();
-    assert_eq!(fs::read_to_string(host.path().join("keep")).unwrap(), "mine");
+    assert_eq!(
+        fs::read_to_string(host.path().join("keep")).unwrap(),
+        "mine"
+    );
     assert_eq!(
         fs::read_to_string(host.path().join("written")).unwrap(),
         "x\n"
@@ -353,7 +359,10 @@ fn unknown_capability_is_a_warning_not_an_error() {
     let out = b.run();
     out.ok();
     assert_eq!(out.stdout.trim(), "ran");
-    assert!(out.stderr.contains("CAP_CELLA_BOGUS"), "no warning:\n{out:?}");
+    assert!(
+        out.stderr.contains("CAP_CELLA_BOGUS"),
+        "no warning:\n{out:?}"
+    );
     b.assert_no_leftovers();
 }
 
@@ -481,7 +490,10 @@ fn every_must_mount_option_is_applied() {
     if rt.is_cella() {
         let mut d = Bundle::new(&rt, &["cat", "/proc/self/mountinfo"]);
         d.edit(|c| {
-            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/defaults",
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/defaults",
                 "type": "tmpfs", "source": "tmpfs", "options": ["defaults", "size=64k"]}));
         });
         let out = d.run();
@@ -528,17 +540,24 @@ fn propagation_and_remount_options_are_applied() {
         ] {
             m.push(bind(&format!("/p-{p}"), p));
         }
-        m.push(json!({"destination": "/re", "type": "tmpfs", "source": "tmpfs",
-                      "options": ["size=64k"]}));
-        m.push(json!({"destination": "/re", "type": "tmpfs", "source": "tmpfs",
-                      "options": ["remount", "ro", "size=64k"]}));
+        m.push(
+            json!({"destination": "/re", "type": "tmpfs", "source": "tmpfs",
+                      "options": ["size=64k"]}),
+        );
+        m.push(
+            json!({"destination": "/re", "type": "tmpfs", "source": "tmpfs",
+                      "options": ["remount", "ro", "size=64k"]}),
+        );
     });
     let out = b.run();
     out.ok();
     let info = &out.stdout;
     for p in ["private", "rprivate"] {
         let (_, _, opt) = mount_opts(info, &format!("/p-{p}"));
-        assert!(!opt.contains("shared:") && !opt.contains("master:"), "{p}: {opt}");
+        assert!(
+            !opt.contains("shared:") && !opt.contains("master:"),
+            "{p}: {opt}"
+        );
     }
     for p in ["shared", "rshared"] {
         let (_, _, opt) = mount_opts(info, &format!("/p-{p}"));
@@ -647,7 +666,10 @@ fn absolute_cgroups_path_is_under_the_mount_point_every_time() {
 fn intel_rdt_without_resctrl_is_refused() {
     let Some(rt) = setup() else { return };
     let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
-    if mounts.lines().any(|l| l.split(' ').nth(2) == Some("resctrl")) {
+    if mounts
+        .lines()
+        .any(|l| l.split(' ').nth(2) == Some("resctrl"))
+    {
         eprintln!("SKIPPED: resctrl is mounted here");
         return;
     }
@@ -720,7 +742,9 @@ fn refusals() -> Vec<Refused> {
         },
         Refused {
             what: "config.md rlimits: MUST generate an error for values that cannot be mapped",
-            edit: |c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_CELLA", "soft": 1, "hard": 1}]),
+            edit: |c| {
+                c["process"]["rlimits"] = json!([{"type": "RLIMIT_CELLA", "soft": 1, "hard": 1}])
+            },
             names: "RLIMIT_CELLA",
             runc_refuses: true,
         },
@@ -745,8 +769,10 @@ fn refusals() -> Vec<Refused> {
         Refused {
             what: "config.md mounts: destination is REQUIRED",
             edit: |c| {
-                c["mounts"].as_array_mut().unwrap().push(
-                    json!({"type": "tmpfs", "source": "tmpfs"}));
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "tmpfs", "source": "tmpfs"}));
             },
             names: "destination",
             runc_refuses: true,
@@ -877,7 +903,10 @@ fn invalid_values_are_refused_and_leave_nothing() {
             continue;
         }
         if rt.is_cella() && !format!("{}{}", out.stderr, out.stdout).contains(r.names) {
-            failures.push(format!("{}: error does not name {:?}: {}", r.what, r.names, out.stderr));
+            failures.push(format!(
+                "{}: error does not name {:?}: {}",
+                r.what, r.names, out.stderr
+            ));
         }
         let list = rt.list(&["-q"]);
         if !list.stdout.trim().is_empty() || !b.leftovers().is_empty() {
