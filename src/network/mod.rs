@@ -54,6 +54,8 @@ pub enum NetworkError {
     },
     #[error("{bridge} exists and is not a bridge")]
     NotBridge { bridge: String },
+    #[error("linux.netDevices.{host}: the container already has a network device named {name:?}")]
+    NameTaken { host: String, name: String },
     #[error("network device {0:?} not found")]
     NoDevice(String),
     #[error("lease {path}: {source}")]

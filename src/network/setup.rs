@@ -286,6 +286,14 @@ fn move_devices(
         let addresses = addr::permanent_global(host, index)
             .map_err(nl(|| format!("list addresses of {}", d.host_name)))?;
         let before = link_names(inside)?;
+        // The kernel moves the device under its host name, then renames it: a taken name
+        // would fail only after the move. A "%d" template gets a free name from the kernel.
+        if !d.name.contains("%d") && before.iter().any(|(n, _)| *n == d.name) {
+            return Err(NetworkError::NameTaken {
+                host: d.host_name.clone(),
+                name: d.name.clone(),
+            });
+        }
         link::move_to_netns(host, index, ns, &d.name).map_err(nl(|| {
             format!("move {} into the container as {}", d.host_name, d.name)
         }))?;
