@@ -497,3 +497,34 @@ fn net_devices_move_into_the_container_with_their_addresses() {
     out.failed().says("ctnope0");
     missing.assert_no_leftovers();
 }
+
+/// config-linux.md netDevices: "If a network device with the specified name already exists in
+/// the container namespace, the runtime MUST generate an error, unless the user has provided
+/// a template by appending %d to the new name. In that case, the runtime MUST allow the move".
+#[test]
+fn net_device_name_taken_in_the_container_is_refused_unless_a_template() {
+    let Some(net) = Net::new() else { return };
+    let dev = format!("cte{}", std::process::id() % 100_000);
+    let peer = format!("ctf{}", std::process::id() % 100_000);
+    let made = net.in_host(&format!("ip link add {dev} type veth peer name {peer}"));
+    assert!(made.status.success(), "{made:?}");
+    // Every new network namespace has "lo".
+    let mut clash = net.bundle("true", &[]);
+    clash.edit(|c| c["linux"]["netDevices"] = json!({ &dev: {"name": "lo"} }));
+    let out = clash.create();
+    out.failed().says("lo");
+    clash.assert_no_leftovers();
+    assert!(
+        net.in_host(&format!("ip link show {dev}")).status.success(),
+        "the device did not come back to the host after the refused create"
+    );
+    let mut template = net.bundle("ip -o link show", &[]);
+    template.edit(|c| c["linux"]["netDevices"] = json!({ &dev: {"name": "lo%d"} }));
+    let out = template.run();
+    out.ok();
+    assert!(
+        out.stdout.contains(": lo0@") || out.stdout.contains(": lo0:"),
+        "{out:?}"
+    );
+    let _ = net.in_host(&format!("ip link del {dev}"));
+}
