@@ -756,7 +756,7 @@ fn refusals() -> Vec<Refused> {
                     {"type": "RLIMIT_NOFILE", "soft": 200, "hard": 200}])
             },
             names: "RLIMIT_NOFILE",
-            runc_refuses: false,
+            runc_refuses: true,
         },
         Refused {
             what: "config.md root: REQUIRED on Linux",
@@ -792,7 +792,7 @@ fn refusals() -> Vec<Refused> {
             what: "config.md hooks timeout: MUST be greater than zero",
             edit: |c| c["hooks"] = json!({"prestart": [{"path": "/bin/true", "timeout": 0}]}),
             names: "timeout",
-            runc_refuses: false,
+            runc_refuses: true,
         },
         Refused {
             what: "config.md annotations: keys MUST NOT be an empty string",
