@@ -420,7 +420,7 @@ fn relative_mount_destination_is_relative_to_root() {
 }
 
 /// The per-mount options of the mount at `point` and its super options, from mountinfo.
-fn mount_opts<'a>(mountinfo: &'a str, point: &str) -> (Vec<&'a str>, Vec<&'a str>, &'a str) {
+fn mount_opts<'a>(mountinfo: &'a str, point: &str) -> (Vec<&'a str>, Vec<&'a str>, String) {
     let line = mountinfo
         .lines()
         .rfind(|l| l.split(' ').nth(4) == Some(point))
@@ -428,7 +428,6 @@ fn mount_opts<'a>(mountinfo: &'a str, point: &str) -> (Vec<&'a str>, Vec<&'a str
     let f: Vec<&str> = line.split(' ').collect();
     let dash = f.iter().position(|x| *x == "-").unwrap();
     let optional = f[6..dash].join(" ");
-    let optional: &'a str = Box::leak(optional.into_boxed_str());
     (
         f[5].split(',').collect(),
         f[dash + 3].split(',').collect(),
@@ -436,13 +435,20 @@ fn mount_opts<'a>(mountinfo: &'a str, point: &str) -> (Vec<&'a str>, Vec<&'a str
     )
 }
 
-/// config.md Linux mount options: every option the table marks MUST is accepted and, where
+/// Options; per-mount flags that must show; that must not; super options that must show.
+type OptionCase = (
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
 /// mountinfo shows it, applied (per-mount flags, super-block flags, propagation).
 #[test]
 fn every_must_mount_option_is_applied() {
     let Some(rt) = setup() else { return };
     // (options, per-mount flags that must show, that must not, super options that must show)
-    let cases: &[(&[&str], &[&str], &[&str], &[&str])] = &[
+    let cases: &[OptionCase] = &[
         (&["async"], &[], &[], &[]),
         (&["atime", "noatime"], &["noatime"], &[], &[]),
         (&["noatime", "atime"], &["relatime"], &["noatime"], &[]),
