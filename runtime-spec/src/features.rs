@@ -197,7 +197,36 @@ pub struct LinuxFeatures {
     pub mount_extensions: Option<MountExtensions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_devices: Option<Enabled>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_policy: Option<MemoryPolicyFeatures>,
 }
+
+/// `linux.memoryPolicy` modes and flags the runtime recognises (applied with set_mempolicy).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryPolicyFeatures {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Vec<String>>,
+}
+
+/// Every `linux.memoryPolicy` mode of runtime-spec 1.3.
+pub const MEMORY_POLICY_MODES: &[&str] = &[
+    "MPOL_DEFAULT",
+    "MPOL_BIND",
+    "MPOL_INTERLEAVE",
+    "MPOL_WEIGHTED_INTERLEAVE",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_LOCAL",
+];
+
+/// Every `linux.memoryPolicy` flag of runtime-spec 1.3.
+pub const MEMORY_POLICY_FLAGS: &[&str] = &[
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
+];
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -297,6 +326,10 @@ pub fn features_with(on: &FeatureSwitches) -> Features {
                 idmap: enabled(on.idmap),
             }),
             net_devices: enabled(on.net_devices),
+            memory_policy: Some(MemoryPolicyFeatures {
+                modes: strings(MEMORY_POLICY_MODES),
+                flags: strings(MEMORY_POLICY_FLAGS),
+            }),
         }),
         annotations: Some(BTreeMap::from([(
             VERSION_ANNOTATION.to_owned(),
@@ -423,5 +456,26 @@ mod tests {
         let text = crate::test_fixtures::read("test/features/good/runc.json");
         let parsed: Features = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed.linux.unwrap().seccomp.unwrap().enabled, Some(true));
+    }
+
+    #[test]
+    fn memory_policy_lists_exactly_what_oci_spec_parses() {
+        use oci_spec::runtime::{MemoryPolicyFlagType, MemoryPolicyModeType};
+        for mode in MEMORY_POLICY_MODES {
+            serde_json::from_value::<MemoryPolicyModeType>(serde_json::json!(mode))
+                .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        }
+        for flag in MEMORY_POLICY_FLAGS {
+            serde_json::from_value::<MemoryPolicyFlagType>(serde_json::json!(flag))
+                .unwrap_or_else(|e| panic!("{flag}: {e}"));
+        }
+        let doc = serde_json::to_value(features()).unwrap();
+        assert_eq!(
+            doc["linux"]["memoryPolicy"]["modes"]
+                .as_array()
+                .unwrap()
+                .len(),
+            7
+        );
     }
 }
