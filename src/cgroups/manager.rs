@@ -241,14 +241,13 @@ impl Manager {
         Ok(())
     }
 
-    /// The leaf directory as a file descriptor for `clone3(CLONE_INTO_CGROUP)`, on unified
-    /// hosts only; `None` on v1 and hybrid hosts, where the runtime calls [`Self::add_process`]
-    /// after the clone.
+    /// The cgroup2 leaf directory as a file descriptor for `clone3(CLONE_INTO_CGROUP)`, on
+    /// unified and hybrid hosts; `None` on legacy (v1 only) hosts. The v1 hierarchies of a
+    /// hybrid host are joined after the clone (see [`super::CgroupJoin`]).
     pub fn open_dir(&self) -> Result<Option<OwnedFd>, CgroupError> {
-        if self.state.mode != CgroupMode::Unified {
+        let Some(path) = self.controller_dir("") else {
             return Ok(None);
-        }
-        let path = self.controller_dir("").ok_or(CgroupError::NoHierarchy)?;
+        };
         let file = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_DIRECTORY)

@@ -189,8 +189,21 @@ fn v2_create_delegates_controllers_on_every_level() {
 }
 
 #[test]
-fn open_dir_only_on_unified_hosts() {
+fn open_dir_opens_the_cgroup2_leaf_of_unified_and_hybrid_hosts() {
     let host = FakeHost::hybrid();
+    let mut m = host.manager(None, "ctr");
+    m.create().unwrap();
+    let fd = m.open_dir().unwrap().unwrap();
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).unwrap();
+    let unified = nix::sys::stat::stat(&host.root().join("unified/ctr")).unwrap();
+    assert_eq!(st.st_ino, unified.st_ino);
+
+    let legacy: String = crate::cgroups::testutil::HYBRID
+        .lines()
+        .filter(|l| !l.contains("cgroup2"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let host = FakeHost::new(&legacy, crate::cgroups::testutil::HYBRID_OWN);
     let mut m = host.manager(None, "ctr");
     m.create().unwrap();
     assert!(m.open_dir().unwrap().is_none());

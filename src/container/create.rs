@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{Container, ContainerError, Record, Status, START_SOCKET};
-use crate::cgroups::{CgroupSources, CgroupVersion, Manager, ResourcePlan};
+use crate::cgroups::{CgroupJoin, CgroupSources, CgroupVersion, Manager, ResourcePlan};
 use crate::hooks;
 use crate::plan::{self, CreateOptions, Plan, PlanError, PlanInput};
 use crate::process::parent::{self, LaunchError, LaunchEvents};
@@ -225,23 +225,17 @@ fn launch(
     let sock = dir.join(START_SOCKET);
     let start =
         UnixListener::bind(&sock).map_err(|source| CreateError::Listen { path: sock, source })?;
-    let cgroup_fd = cgroup.open_dir()?;
+    let join = CgroupJoin::open(cgroup)?;
     let mut events = Events {
         plan,
         dir,
         record,
-        cgroup,
         console: crate::tty::ConsoleSink {
             socket: console_socket,
             kept: console,
         },
     };
-    let init = parent::launch(
-        plan,
-        start,
-        cgroup_fd.as_ref().map(AsFd::as_fd),
-        &mut events,
-    )?;
+    let init = parent::launch(plan, start, join, &mut events)?;
     // `on_pid` already recorded the container process (pid and start time).
     debug_assert_eq!(record.pid, init.as_raw());
     log::debug!("container process {init} is ready");
@@ -263,27 +257,17 @@ struct Events<'a> {
     plan: &'a Plan,
     dir: &'a Path,
     record: &'a mut Record,
-    cgroup: &'a Manager,
     console: crate::tty::ConsoleSink<'a>,
 }
 
 impl LaunchEvents for Events<'_> {
     fn on_pid(&mut self, pid: Pid, _is_init: bool) -> Result<(), String> {
         // The first pid is the cloned child; on the two-stage path its fork (the container
-        // process) follows and inherits the cgroup the child was moved into.
-        let first = self.record.pid == 0;
-        // Recorded at once, so that `delete --force` finds the process if we are killed now.
+        // process) follows. The child joins its cgroups itself (CgroupJoin), the fork inherits
+        // them. Recorded at once, so that `delete --force` finds the process if we are killed.
         self.record.pid = pid.as_raw();
         self.record.pid_start = super::process_start_time(pid).unwrap_or(0);
-        super::write_record(self.dir, self.record).map_err(|e| e.to_string())?;
-        // On v2 the clone put it there already; on v1 it joins here, before the protocol's
-        // `Continue` lets it go on.
-        if first && self.cgroup.version() == CgroupVersion::V1 {
-            self.cgroup
-                .add_process(pid.as_raw())
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        super::write_record(self.dir, self.record).map_err(|e| e.to_string())
     }
 
     fn on_console(&mut self, master: std::os::fd::OwnedFd, name: &str) -> Result<(), String> {

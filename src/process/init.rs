@@ -19,6 +19,7 @@ use super::attributes::{
     become_root_in_userns, env_with_home, find_program, prepare_fds_and_signals,
     set_process_attributes, switch_user,
 };
+use crate::cgroups::{CgroupJoin, TasksFile};
 use crate::hooks;
 use crate::namespaces::NamespacePlan;
 use crate::plan::{ExecPlan, Plan, ProcessPlan};
@@ -33,23 +34,40 @@ pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     pub chan: Channel,
     pub start: UnixListener,
+    /// The v1 cgroups to join after `Continue` (see [`CgroupJoin`]).
+    pub cgroup_tasks: Vec<TasksFile>,
 }
 
 /// Runs the container process; never returns.
 pub fn run(args: InitArgs<'_>) -> ! {
-    let InitArgs { plan, chan, start } = args;
-    close_runtime_fds(&chan, plan.process.extra_fds, &[start.as_raw_fd()]);
-    let result = setup(plan, &chan, start);
+    let InitArgs {
+        plan,
+        chan,
+        start,
+        cgroup_tasks,
+    } = args;
+    let mut keep = vec![start.as_raw_fd()];
+    keep.extend(cgroup_tasks.iter().map(TasksFile::raw_fd));
+    close_runtime_fds(&chan, plan.process.extra_fds, &keep);
+    let result = setup(plan, &chan, start, cgroup_tasks);
     report_and_exit(&chan, result)
 }
 
 /// Runs a process exec'd into a running container (`cella exec`); never returns. It joins
-/// the container's namespaces, forks into its pid namespace, and execs; the channel's EOF
-/// tells the runtime the program runs.
-pub fn run_exec(plan: &ExecPlan, chan: Channel) -> ! {
-    close_runtime_fds(&chan, plan.process.extra_fds, &[]);
-    let result = setup_exec(plan, &chan);
+/// the container's cgroups and namespaces, forks into its pid namespace, and execs; the
+/// channel's EOF tells the runtime the program runs.
+pub fn run_exec(plan: &ExecPlan, chan: Channel, cgroup_tasks: Vec<TasksFile>) -> ! {
+    let keep: Vec<_> = cgroup_tasks.iter().map(TasksFile::raw_fd).collect();
+    close_runtime_fds(&chan, plan.process.extra_fds, &keep);
+    let result = setup_exec(plan, &chan, cgroup_tasks);
     report_and_exit(&chan, result)
+}
+
+/// Moves this process into the container's v1 cgroups: first thing after `Continue`, before
+/// any namespace is joined or made (a cgroup namespace is rooted where we are when it is
+/// made; a forked container process inherits our cgroups) and before anything is mounted.
+fn join_cgroups(tasks: Vec<TasksFile>) -> Result<(), ChildError> {
+    CgroupJoin::join_v1(tasks).map_err(|e| fail("join cgroup", e))
 }
 
 /// Drops every fd of the runtime's but ours and the log's: the state directory's lock above
@@ -87,10 +105,15 @@ fn report_and_exit(chan: &Channel, result: Result<Infallible, ChildError>) -> ! 
     exit_now(1)
 }
 
-fn setup_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, ChildError> {
+fn setup_exec(
+    plan: &ExecPlan,
+    chan: &Channel,
+    cgroup_tasks: Vec<TasksFile>,
+) -> Result<Infallible, ChildError> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     expect(chan, &ToChild::Continue)?;
+    join_cgroups(cgroup_tasks)?;
     enter_namespaces(&plan.ns, chan)?;
     let Prepared {
         program,
@@ -195,12 +218,18 @@ fn expect(chan: &Channel, want: &ToChild) -> Result<(), ChildError> {
     }
 }
 
-fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible, ChildError> {
+fn setup(
+    plan: &Plan,
+    chan: &Channel,
+    start: UnixListener,
+    cgroup_tasks: Vec<TasksFile>,
+) -> Result<Infallible, ChildError> {
     // Die with the runtime until it has heard `Ready`. Had it died before this line, the
     // channel gives EOF below and we exit then.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     expect(chan, &ToChild::Continue)?;
+    join_cgroups(cgroup_tasks)?;
 
     log::debug!("namespaces entered");
     enter_namespaces(&plan.ns, chan)?;

@@ -1,11 +1,12 @@
 //! The runtime's side of the protocol: clone the container process and see it to `Ready`.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::cgroups::CgroupJoin;
 use crate::plan::{ExecPlan, Plan};
 use crate::process::channel::{self, Channel, ChannelError};
 use crate::process::init::{self, InitArgs};
@@ -35,8 +36,8 @@ pub enum LaunchError {
 
 /// What the runtime does at the moments the protocol gives it.
 pub trait LaunchEvents {
-    /// A pid to remember and (on cgroup v1) to put into the cgroup: first the cloned child,
-    /// then, on the two-stage path, the container process.
+    /// A pid to remember: first the cloned child, then, on the two-stage path, the container
+    /// process. The child joins its cgroups itself (`cgroup` of [`launch`]).
     fn on_pid(&mut self, pid: Pid, is_init: bool) -> Result<(), String>;
     /// prestart and createRuntime hooks, with the container process's pid.
     fn run_create_hooks(&mut self, init: Pid) -> Result<(), String>;
@@ -50,29 +51,32 @@ pub trait LaunchEvents {
     ) -> Result<(), String>;
 }
 
-/// Clones the container process and runs the protocol up to `Ready`. On error the caller kills
-/// and reaps whatever pid it was told about.
+/// Clones the container process (into the cgroup2 `cgroup.clone_into`; it joins the v1
+/// `cgroup.tasks` itself after `Continue`) and runs the protocol up to `Ready`. On error the
+/// caller kills and reaps whatever pid it was told about.
 pub fn launch(
     plan: &Plan,
     start: UnixListener,
-    cgroup: Option<BorrowedFd<'_>>,
+    cgroup: CgroupJoin,
     events: &mut dyn LaunchEvents,
 ) -> Result<Pid, LaunchError> {
     let (chan, child_chan) = channel::pair()?;
+    let CgroupJoin { clone_into, tasks } = cgroup;
+    let flags = plan.ns.clone_flags.bits() as u64;
     let child =
-        match clone3(plan.ns.clone_flags.bits() as u64, cgroup).map_err(LaunchError::Clone)? {
+        match clone3(flags, clone_into.as_ref().map(AsFd::as_fd)).map_err(LaunchError::Clone)? {
             Forked::Child => {
                 drop(chan);
                 init::run(InitArgs {
                     plan,
                     chan: child_chan,
                     start,
+                    cgroup_tasks: tasks,
                 })
             }
             Forked::Parent(pid) => pid,
         };
-    drop(child_chan);
-    drop(start);
+    drop((child_chan, start, clone_into, tasks));
     log::debug!(
         "cloned container process {child} with {:?}",
         plan.ns.clone_flags
@@ -91,22 +95,23 @@ pub fn launch(
     drive(plan, &chan, child, events)
 }
 
-/// Clones the process of `cella exec` (straight into the container's cgroup on v2) and sees it
-/// to its execve. Returns its pid once the program runs.
+/// Clones the process of `cella exec` (joining the container's cgroups as [`launch`] does) and
+/// sees it to its execve. Returns its pid once the program runs.
 pub fn launch_exec(
     plan: &ExecPlan,
-    cgroup: Option<BorrowedFd<'_>>,
+    cgroup: CgroupJoin,
     events: &mut dyn LaunchEvents,
 ) -> Result<Pid, LaunchError> {
     let (chan, child_chan) = channel::pair()?;
-    let child = match clone3(0, cgroup).map_err(LaunchError::Clone)? {
+    let CgroupJoin { clone_into, tasks } = cgroup;
+    let child = match clone3(0, clone_into.as_ref().map(AsFd::as_fd)).map_err(LaunchError::Clone)? {
         Forked::Child => {
             drop(chan);
-            init::run_exec(plan, child_chan)
+            init::run_exec(plan, child_chan, tasks)
         }
         Forked::Parent(pid) => pid,
     };
-    drop(child_chan);
+    drop((child_chan, clone_into, tasks));
     events.on_pid(child, false).map_err(LaunchError::Callback)?;
     chan.send(&ToChild::Continue)?;
     let mut process = None;
