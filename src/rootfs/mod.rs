@@ -24,6 +24,7 @@ mod copyup;
 mod devices;
 mod finalize;
 mod idmap;
+mod inroot;
 mod mountinfo;
 mod mounts;
 mod options;
@@ -205,7 +206,7 @@ impl RootfsPlan {
             .mounts
             .iter()
             .any(|m| m.destination == std::path::Path::new("/proc"))
-            && root.readlink("/proc").is_ok()
+            && mounts::is_symlink(&root, std::path::Path::new("/proc"))
         {
             return Err(RootfsError::InvalidMount {
                 destination: PathBuf::from("/proc"),
