@@ -10,6 +10,20 @@ fn state_doc(c: &Container) -> runtime_spec::State {
     crate::container::state_doc(c, c.status())
 }
 
+/// As runc lists it: with the owner of the state directory (`state` leaves it empty), looked
+/// up here rather than at every `create`.
+fn list_doc(c: &Container) -> runtime_spec::State {
+    let mut doc = state_doc(c);
+    if let Ok(meta) = std::fs::metadata(&c.dir) {
+        let uid = nix::unistd::Uid::from_raw(std::os::unix::fs::MetadataExt::uid(&meta));
+        doc.owner = match nix::unistd::User::from_uid(uid) {
+            Ok(Some(user)) => user.name,
+            _ => format!("#{uid}"),
+        };
+    }
+    doc
+}
+
 pub fn state(root: &Path, id: &str) -> anyhow::Result<()> {
     let c = Container::peek(root, id)?;
     println!("{}", state_doc(&c).to_runc_json());
@@ -49,7 +63,7 @@ pub fn list(root: &Path, a: &ListArgs) -> anyhow::Result<()> {
     }
     match a.format {
         ListFormat::Json => {
-            let docs: Vec<_> = all.iter().map(state_doc).collect();
+            let docs: Vec<_> = all.iter().map(list_doc).collect();
             let items: Vec<_> = docs.iter().map(runtime_spec::State::runc_state).collect();
             writeln!(stdout, "{}", serde_json::to_string(&items)?)?;
         }
@@ -57,7 +71,7 @@ pub fn list(root: &Path, a: &ListArgs) -> anyhow::Result<()> {
             let mut rows =
                 vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
             for c in &all {
-                let doc = state_doc(c);
+                let doc = list_doc(c);
                 let s = doc.runc_state();
                 rows.push([
                     s.id.to_owned(),

@@ -117,7 +117,6 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
         pid_start: 0,
         status: Status::Creating,
         created: runtime_spec::format_rfc3339_nano(std::time::SystemTime::now()),
-        owner: owner_name(),
         // Recorded before it exists, so that `delete --force` removes it even when this
         // runtime is killed while making it.
         cgroup: Some(cgroup.state().clone()),
@@ -348,13 +347,4 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> std::io::Result<()> {
     let mut f = File::create(&tmp)?;
     f.write_all(pid.as_raw().to_string().as_bytes())?;
     std::fs::rename(&tmp, path)
-}
-
-/// runc records the name of the user owning the state (root for us).
-fn owner_name() -> String {
-    let uid = nix::unistd::getuid();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map_or_else(|| format!("#{uid}"), |u| u.name)
 }

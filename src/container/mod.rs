@@ -69,7 +69,6 @@ pub struct Record {
     /// Status as last recorded; [`Container::status`] refines it with what is alive.
     pub status: Status,
     pub created: String,
-    pub owner: String,
     /// The container's cgroup, so that any later command can find and remove it.
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::CgroupState>,
@@ -292,7 +291,6 @@ pub fn state_doc(c: &Container, status: Status) -> runtime_spec::State {
     let r = &c.record;
     let mut doc = new_state(&r.config, &r.id, &r.bundle, &r.rootfs, status, r.pid);
     doc.created.clone_from(&r.created);
-    doc.owner.clone_from(&r.owner);
     doc
 }
 
