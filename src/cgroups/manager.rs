@@ -190,6 +190,30 @@ impl Manager {
         &self.state.hierarchies
     }
 
+    /// Lists in `created` the directories [`Self::create`] is about to make (those missing
+    /// now), so that the state saved before `create` already names them: a runtime killed
+    /// while making them leaves `delete --force` the whole list, without a second save after
+    /// `create`. One that another runtime makes meanwhile stays listed; `destroy` leaves it
+    /// alone while it is in use.
+    pub fn plan_created(&mut self) {
+        for i in 0..self.state.hierarchies.len() {
+            let h = &self.state.hierarchies[i];
+            let mount = self.mount_dir(h);
+            let mut relative = PathBuf::new();
+            let mut missing = Vec::new();
+            for component in Path::new(&h.path).components() {
+                relative.push(component);
+                let name = relative.to_string_lossy().into_owned();
+                // Below a missing directory everything is missing: no more stat calls.
+                let absent = !missing.is_empty() || !mount.join(&relative).exists();
+                if absent && !h.created.contains(&name) {
+                    missing.push(name);
+                }
+            }
+            self.state.hierarchies[i].created.extend(missing);
+        }
+    }
+
     /// Makes the container's directory in every hierarchy, recording each directory made.
     /// v1 cpuset: a new cgroup starts with empty `cpuset.cpus`/`cpuset.mems` (no task could
     /// join it), so each one made is filled from its parent. v2: every level above the leaf
@@ -220,7 +244,10 @@ impl Manager {
                 relative.push(component);
                 match fs::DirBuilder::new().mode(0o755).create(&current) {
                     Ok(()) => {
-                        created.push(relative.to_string_lossy().into_owned());
+                        let name = relative.to_string_lossy().into_owned();
+                        if !h.created.contains(&name) {
+                            created.push(name);
+                        }
                         if cpuset {
                             copy_cpuset_from_parent(&parent, &current)?;
                         }

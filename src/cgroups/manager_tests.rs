@@ -112,6 +112,32 @@ fn create_records_only_what_it_made_and_destroy_removes_exactly_that() {
 }
 
 #[test]
+fn plan_created_lists_before_create_what_create_makes() {
+    let host = FakeHost::hybrid();
+    fs::create_dir_all(host.root().join("memory/process_api/817d/pod")).unwrap();
+    let mut planned = host.manager(Some("pod/ctr"), "ctr");
+    planned.plan_created();
+    // Nothing made yet.
+    assert!(!host.root().join("cpu/pod").exists());
+    let mem = |m: &Manager| {
+        m.hierarchies()
+            .iter()
+            .find(|h| h.controllers == "memory")
+            .unwrap()
+            .created
+            .clone()
+    };
+    assert_eq!(mem(&planned), ["process_api/817d/pod/ctr"]);
+    assert_eq!(planned.hierarchies()[0].created, ["pod", "pod/ctr"]);
+    let before = planned.state().clone();
+    planned.create().unwrap();
+    assert_eq!(planned.state(), &before);
+    planned.destroy().unwrap();
+    assert!(!host.root().join("cpu/pod").exists());
+    assert!(host.root().join("memory/process_api/817d/pod").is_dir());
+}
+
+#[test]
 fn shared_parent_stays_until_its_last_user_is_gone() {
     let host = FakeHost::hybrid();
     let mut a = host.manager(Some("/shared/a"), "a");

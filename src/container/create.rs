@@ -117,9 +117,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
         pid_start: 0,
         status: Status::Creating,
         created: runtime_spec::format_rfc3339_nano(std::time::SystemTime::now()),
-        // Recorded before it exists, so that `delete --force` removes it even when this
-        // runtime is killed while making it.
-        cgroup: Some(cgroup.state().clone()),
+        cgroup: None,
         config: plan.spec.clone(),
     };
     let mut console = None;
@@ -207,10 +205,12 @@ fn launch(
         console_socket,
         pidfd_socket,
     } = *l;
-    super::write_record(dir, record)?;
-    cgroup.create()?;
+    // Saved once, before the cgroup exists, with the directories about to be made, so that
+    // `delete --force` removes them even when this runtime is killed while making them.
+    cgroup.plan_created();
     record.cgroup = Some(cgroup.state().clone());
     super::write_record(dir, record)?;
+    cgroup.create()?;
     log::debug!("cgroup made: {:?}", cgroup.leaf_dirs());
     cgroup.apply(&resources.writes)?;
     // v2 has no devices controller: the rules become an eBPF program on the cgroup, attached
@@ -227,7 +227,6 @@ fn launch(
     let join = CgroupJoin::open(cgroup)?;
     let mut events = Events {
         plan,
-        dir,
         record,
         console: crate::tty::ConsoleSink {
             socket: console_socket,
@@ -254,7 +253,6 @@ fn launch(
 
 struct Events<'a> {
     plan: &'a Plan,
-    dir: &'a Path,
     record: &'a mut Record,
     console: crate::tty::ConsoleSink<'a>,
 }
@@ -263,10 +261,12 @@ impl LaunchEvents for Events<'_> {
     fn on_pid(&mut self, pid: Pid, _is_init: bool) -> Result<(), String> {
         // The first pid is the cloned child; on the two-stage path its fork (the container
         // process) follows. The child joins its cgroups itself (CgroupJoin), the fork inherits
-        // them. Recorded at once, so that `delete --force` finds the process if we are killed.
+        // them. Saved with `Created` only: until it has sent `Ready` the process dies with
+        // this runtime (PR_SET_PDEATHSIG), and `delete --force` of a container left
+        // `creating` kills whatever is in its cgroup.
         self.record.pid = pid.as_raw();
         self.record.pid_start = super::process_start_time(pid).unwrap_or(0);
-        super::write_record(self.dir, self.record).map_err(|e| e.to_string())
+        Ok(())
     }
 
     fn on_console(&mut self, master: std::os::fd::OwnedFd, name: &str) -> Result<(), String> {
