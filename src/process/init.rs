@@ -63,11 +63,35 @@ pub fn run_exec(plan: &ExecPlan, chan: Channel, cgroup_tasks: Vec<TasksFile>) ->
     report_and_exit(&chan, result)
 }
 
-/// Moves this process into the container's v1 cgroups: first thing after `Continue`, before
-/// any namespace is joined or made (a cgroup namespace is rooted where we are when it is
-/// made; a forked container process inherits our cgroups) and before anything is mounted.
+/// Moves this process into the container's v1 cgroups.
 fn join_cgroups(tasks: Vec<TasksFile>) -> Result<(), ChildError> {
     CgroupJoin::join_v1(tasks).map_err(|e| fail("join cgroup", e))
+}
+
+/// The container process's entry into its v1 cgroups, made once, as late as correctness
+/// allows: what the runtime's own setup allocates before it (mounts, device nodes, copied
+/// heap pages) is not charged to the container, whose limits are for its program. It must
+/// come before the fork of the two-stage path (the container process inherits our
+/// cgroups), before a `cgroup` mount or the late cgroup namespace (rooted where we are when
+/// it is made), before any hook (hooks look the pid's cgroups up), and before `Ready`.
+struct LateJoin {
+    tasks: Option<Vec<TasksFile>>,
+    /// Unshare CLONE_NEWCGROUP right after joining (`NamespacePlan::late_cgroup`).
+    cgroup_ns: bool,
+}
+
+impl LateJoin {
+    fn now(&mut self) -> Result<(), ChildError> {
+        let Some(tasks) = self.tasks.take() else {
+            return Ok(());
+        };
+        join_cgroups(tasks)?;
+        if self.cgroup_ns {
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| errno_fail("unshare cgroup namespace", e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Drops every fd of the runtime's but ours and the log's: the state directory's lock above
@@ -229,16 +253,29 @@ fn setup(
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     expect(chan, &ToChild::Continue)?;
-    join_cgroups(cgroup_tasks)?;
+    let h = plan.spec.hooks().clone().unwrap_or_default();
+    let has = |hooks: &Option<Vec<oci_spec::runtime::Hook>>| {
+        hooks.as_ref().is_some_and(|v| !v.is_empty())
+    };
+    let mut cgroup = LateJoin {
+        tasks: Some(cgroup_tasks),
+        cgroup_ns: plan.ns.late_cgroup,
+    };
+    if plan.ns.fork {
+        cgroup.now()?;
+    }
 
     log::debug!("namespaces entered");
     enter_namespaces(&plan.ns, chan)?;
     if plan.ns.new_user {
         become_root_in_userns()?;
     }
-    if plan.ns.late_cgroup {
-        unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(|e| errno_fail("unshare cgroup namespace", e))?;
+    if plan.rootfs.has_cgroup_mounts()
+        || has(h.prestart())
+        || has(h.create_runtime())
+        || has(h.create_container())
+    {
+        cgroup.now()?;
     }
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h.to_str().unwrap_or_default())
@@ -256,10 +293,7 @@ fn setup(
     plan.rootfs
         .prepare(idmapped)
         .map_err(|e| fail("prepare rootfs", e))?;
-    let h = plan.spec.hooks().clone().unwrap_or_default();
-    if h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-        || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    {
+    if has(h.prestart()) || has(h.create_runtime()) {
         chan.send(&FromChild::RunHooks)
             .map_err(|e| fail("protocol", e))?;
         expect(chan, &ToChild::HooksDone)?;
@@ -278,6 +312,7 @@ fn setup(
     plan.rootfs
         .finalize()
         .map_err(|e| fail("finalize rootfs", e))?;
+    cgroup.now()?;
 
     let p = &plan.process;
     if let Some(name) = &plan.keyring {

@@ -5,7 +5,7 @@
 //!
 //! | # | when                                   | direction      | message      | answer      |
 //! |---|----------------------------------------|----------------|--------------|-------------|
-//! | 1 | after clone (into the cgroup2 cgroup, if any) and, if the clone made a user namespace, its ids are mapped; the child then joins its v1 cgroups itself (`0` to each `tasks` file the parent opened, cgroups/join.rs) before it enters or makes any namespace | parent -> child | `Continue` | - |
+//! | 1 | after clone (into the cgroup2 cgroup, if any) and, if the clone made a user namespace, its ids are mapped; the child joins its v1 cgroups itself (`0` to each `tasks` file the parent opened, cgroups/join.rs), as late as it may: before the fork of the two-stage path, a `cgroup` mount, the late cgroup namespace, any hook, and `Ready` (init.rs `LateJoin`) | parent -> child | `Continue` | - |
 //! | 2 | two-stage only: child unshared a user namespace | child -> parent | `MapIds` | `IdsMapped` after the parent wrote uid_map/gid_map of the child |
 //! | 2b | the config has idmapped mounts: after 1, or after `IdsMapped` when 2 happens | parent -> child | `Idmapped` + SCM_RIGHTS fds of detached idmapped mounts (made on the host, where that is allowed) | - |
 //! | 3 | two-stage only: child forked the container process (CLONE_PARENT); the forker exits | child -> parent | `InitPid` | - |
