@@ -15,13 +15,21 @@ fn state_doc(c: &Container) -> runtime_spec::State {
 fn list_doc(c: &Container) -> runtime_spec::State {
     let mut doc = state_doc(c);
     if let Ok(meta) = std::fs::metadata(&c.dir) {
-        let uid = nix::unistd::Uid::from_raw(std::os::unix::fs::MetadataExt::uid(&meta));
-        doc.owner = match nix::unistd::User::from_uid(uid) {
-            Ok(Some(user)) => user.name,
-            _ => format!("#{uid}"),
-        };
+        let uid = std::os::unix::fs::MetadataExt::uid(&meta);
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        doc.owner = user_name(&passwd, uid).map_or_else(|| format!("#{uid}"), str::to_owned);
     }
     doc
+}
+
+/// The name of `uid` in a passwd file, read directly as runc does (no NSS: a static binary
+/// cannot load its modules reliably).
+fn user_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse() == Ok(uid)).then_some(name)
+    })
 }
 
 pub fn state(root: &Path, id: &str) -> anyhow::Result<()> {
@@ -135,6 +143,15 @@ pub fn features() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_names_come_from_the_passwd_file() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nbad\nsvc:x:1000:1000::/:/bin/sh\n";
+        assert_eq!(user_name(passwd, 0), Some("root"));
+        assert_eq!(user_name(passwd, 1000), Some("svc"));
+        assert_eq!(user_name(passwd, 7), None);
+    }
 
     #[test]
     fn table_pads_like_tabwriter() {
