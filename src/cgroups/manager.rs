@@ -345,10 +345,9 @@ impl Manager {
     }
 
     pub(super) fn destroy_with_timeout(&self, wait: Duration) -> Result<(), CgroupError> {
-        if self.leaf_dirs().iter().any(|d| d.exists()) {
-            if !self.processes()?.is_empty() {
-                self.signal_all(Signal::SIGKILL)?;
-            }
+        // An empty cgroup cannot fill up again by itself: only a leftover is waited for.
+        if self.leaf_dirs().iter().any(|d| d.exists()) && !self.processes()?.is_empty() {
+            self.signal_all(Signal::SIGKILL)?;
             self.wait_empty(wait)?;
         }
         let mut first_error = None;
