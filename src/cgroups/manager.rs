@@ -345,8 +345,21 @@ impl Manager {
     }
 
     pub(super) fn destroy_with_timeout(&self, wait: Duration) -> Result<(), CgroupError> {
+        // The usual case, a stopped container: each leaf goes with one rmdir, which the kernel
+        // refuses (EBUSY) while a process or a sub-cgroup is left. The first refusal sends
+        // what remains through the scan, kill and wait below, which also finds processes that
+        // left an already removed hierarchy.
+        let emptied = self.state.hierarchies.iter().all(|h| {
+            fs::remove_dir(self.leaf(h))
+                .or_else(|e| match e.kind() {
+                    io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                })
+                .is_ok()
+        });
         // An empty cgroup cannot fill up again by itself: only a leftover is waited for.
-        if self.leaf_dirs().iter().any(|d| d.exists()) && !self.processes()?.is_empty() {
+        if !emptied && self.leaf_dirs().iter().any(|d| d.exists()) && !self.processes()?.is_empty()
+        {
             self.signal_all(Signal::SIGKILL)?;
             self.wait_empty(wait)?;
         }
