@@ -33,6 +33,15 @@ pub struct TasksFile {
 }
 
 impl TasksFile {
+    /// A file received from the runtime (SCM_RIGHTS) with the path it was opened at.
+    pub fn from_parts(path: PathBuf, fd: OwnedFd) -> TasksFile {
+        TasksFile { path, fd }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// The descriptor number, for the child's list of fds to keep.
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
         std::os::fd::AsRawFd::as_raw_fd(&self.fd)
@@ -63,8 +72,15 @@ pub struct CgroupJoin {
 impl CgroupJoin {
     /// Opens what a new process of the container needs to join `cg` (see the module doc).
     pub fn open(cg: &Manager) -> Result<CgroupJoin, CgroupError> {
-        let tasks = cg
-            .state()
+        Ok(CgroupJoin {
+            clone_into: cg.open_dir()?,
+            tasks: Self::open_tasks(cg)?,
+        })
+    }
+
+    /// The v1 `tasks` files of `cg` (none on a unified host).
+    pub fn open_tasks(cg: &Manager) -> Result<Vec<TasksFile>, CgroupError> {
+        cg.state()
             .hierarchies
             .iter()
             .filter(|h| !h.unified)
@@ -83,11 +99,7 @@ impl CgroupJoin {
                     fd: file.into(),
                 })
             })
-            .collect::<Result<_, CgroupError>>()?;
-        Ok(CgroupJoin {
-            clone_into: cg.open_dir()?,
-            tasks,
-        })
+            .collect()
     }
 
     /// For the child: joins every v1 cgroup, then closes the files.

@@ -219,9 +219,22 @@ impl Manager {
     /// join it), so each one made is filled from its parent. v2: every level above the leaf
     /// delegates the controllers it has (`cgroup.subtree_control`), or no limit could be set.
     pub fn create(&mut self) -> Result<(), CgroupError> {
+        self.create_hierarchies(false)
+    }
+
+    /// [`Self::create`] for the cgroup2 hierarchy alone (a no-op on legacy hosts): on a hybrid
+    /// host it must exist before the clone (`CLONE_INTO_CGROUP`), the v1 ones may follow.
+    pub fn create_cgroup2(&mut self) -> Result<(), CgroupError> {
+        self.create_hierarchies(true)
+    }
+
+    fn create_hierarchies(&mut self, cgroup2_only: bool) -> Result<(), CgroupError> {
         let unified_host = self.state.mode == CgroupMode::Unified;
         for i in 0..self.state.hierarchies.len() {
             let h = &self.state.hierarchies[i];
+            if cgroup2_only && !h.unified {
+                continue;
+            }
             let mount = self.mount_dir(h);
             if !mount.is_dir() {
                 return Err(CgroupError::CreateDir {

@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{Container, ContainerError, Record, Status, START_SOCKET};
-use crate::cgroups::{CgroupJoin, CgroupSources, CgroupVersion, Manager, ResourcePlan};
+use crate::cgroups::{CgroupJoin, CgroupSources, CgroupVersion, Manager, ResourcePlan, TasksFile};
 use crate::hooks;
 use crate::plan::{self, CreateOptions, Plan, PlanError, PlanInput};
 use crate::process::parent::{self, LaunchError, LaunchEvents};
@@ -210,30 +210,35 @@ fn launch(
     cgroup.plan_created();
     record.cgroup = Some(cgroup.state().clone());
     super::write_record(dir, record)?;
-    cgroup.create()?;
-    log::debug!("cgroup made: {:?}", cgroup.leaf_dirs());
-    cgroup.apply(&resources.writes)?;
-    // v2 has no devices controller: the rules become an eBPF program on the cgroup, attached
-    // before the clone so the container's first instruction already runs under it.
     if cgroup.version() == CgroupVersion::V2 {
+        // The process is cloned into its cgroup: limits and the device program (v2 has no
+        // devices controller: an eBPF program on the cgroup) must be there before it runs.
+        cgroup.create()?;
+        cgroup.apply(&resources.writes)?;
         let dir = cgroup
             .controller_dir("")
             .ok_or(crate::cgroups::CgroupError::NoHierarchy)?;
         crate::cgroups::attach_device_filter(&dir, &resources.devices)?;
+    } else {
+        // v1: only a hybrid host's cgroup2 directory, cloned into; the rest is made by
+        // `prepare_cgroups` while the child mounts, before it joins.
+        cgroup.create_cgroup2()?;
     }
     let sock = dir.join(START_SOCKET);
     let start =
         UnixListener::bind(&sock).map_err(|source| CreateError::Listen { path: sock, source })?;
-    let join = CgroupJoin::open(cgroup)?;
+    let clone_into = cgroup.open_dir()?;
     let mut events = Events {
         plan,
         record,
+        cgroup,
+        resources,
         console: crate::tty::ConsoleSink {
             socket: console_socket,
             kept: console,
         },
     };
-    let init = parent::launch(plan, start, join, &mut events)?;
+    let init = parent::launch(plan, start, clone_into, &mut events)?;
     // `on_pid` already recorded the container process (pid and start time).
     debug_assert_eq!(record.pid, init.as_raw());
     log::debug!("container process {init} is ready");
@@ -254,6 +259,8 @@ fn launch(
 struct Events<'a> {
     plan: &'a Plan,
     record: &'a mut Record,
+    cgroup: &'a mut Manager,
+    resources: &'a ResourcePlan,
     console: crate::tty::ConsoleSink<'a>,
 }
 
@@ -271,6 +278,18 @@ impl LaunchEvents for Events<'_> {
 
     fn on_console(&mut self, master: std::os::fd::OwnedFd, name: &str) -> Result<(), String> {
         self.console.take(master, name)
+    }
+
+    fn prepare_cgroups(&mut self) -> Result<Vec<TasksFile>, String> {
+        let cg = &mut *self.cgroup;
+        if cg.version() == CgroupVersion::V1 {
+            cg.create().map_err(|e| e.to_string())?;
+            cg.apply(&self.resources.writes)
+                .map_err(|e| e.to_string())?;
+            self.record.cgroup = Some(cg.state().clone());
+        }
+        log::debug!("cgroup made: {:?}", cg.leaf_dirs());
+        CgroupJoin::open_tasks(cg).map_err(|e| e.to_string())
     }
 
     fn on_seccomp_listener(

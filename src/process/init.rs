@@ -34,22 +34,13 @@ pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     pub chan: Channel,
     pub start: UnixListener,
-    /// The v1 cgroups to join after `Continue` (see [`CgroupJoin`]).
-    pub cgroup_tasks: Vec<TasksFile>,
 }
 
 /// Runs the container process; never returns.
 pub fn run(args: InitArgs<'_>) -> ! {
-    let InitArgs {
-        plan,
-        chan,
-        start,
-        cgroup_tasks,
-    } = args;
-    let mut keep = vec![start.as_raw_fd()];
-    keep.extend(cgroup_tasks.iter().map(TasksFile::raw_fd));
-    close_runtime_fds(&chan, plan.process.extra_fds, &keep);
-    let result = setup(plan, &chan, start, cgroup_tasks);
+    let InitArgs { plan, chan, start } = args;
+    close_runtime_fds(&chan, plan.process.extra_fds, &[start.as_raw_fd()]);
+    let result = setup(plan, &chan, start);
     report_and_exit(&chan, result)
 }
 
@@ -74,15 +65,47 @@ fn join_cgroups(tasks: Vec<TasksFile>) -> Result<(), ChildError> {
 /// come before the fork of the two-stage path (the container process inherits our
 /// cgroups), before a `cgroup` mount or the late cgroup namespace (rooted where we are when
 /// it is made), before any hook (hooks look the pid's cgroups up), and before `Ready`.
+/// The `tasks` files come with the protocol's message 1b, which the runtime sends once it
+/// has made the cgroups (on v1 while we mount).
 struct LateJoin {
-    tasks: Option<Vec<TasksFile>>,
+    state: JoinState,
     /// Unshare CLONE_NEWCGROUP right after joining (`NamespacePlan::late_cgroup`).
     cgroup_ns: bool,
 }
 
+enum JoinState {
+    Awaited,
+    Received(Vec<TasksFile>),
+    Joined,
+}
+
 impl LateJoin {
-    fn now(&mut self) -> Result<(), ChildError> {
-        let Some(tasks) = self.tasks.take() else {
+    /// Takes message 1b off the channel, if not done yet (a later message follows it).
+    fn receive(&mut self, chan: &Channel) -> Result<(), ChildError> {
+        if !matches!(self.state, JoinState::Awaited) {
+            return Ok(());
+        }
+        match chan.recv_with_fds::<ToChild>() {
+            Ok(Some((ToChild::Cgroups(paths), fds))) if paths.len() == fds.len() => {
+                let files = paths.into_iter().zip(fds);
+                self.state = JoinState::Received(
+                    files.map(|(p, fd)| TasksFile::from_parts(p, fd)).collect(),
+                );
+                Ok(())
+            }
+            Ok(None) => exit_now(1),
+            Ok(Some((other, _))) => Err(fail(
+                "protocol",
+                format!("expected the cgroups, got {other:?}"),
+            )),
+            Err(e) => Err(fail("protocol", e)),
+        }
+    }
+
+    fn now(&mut self, chan: &Channel) -> Result<(), ChildError> {
+        self.receive(chan)?;
+        let JoinState::Received(tasks) = std::mem::replace(&mut self.state, JoinState::Joined)
+        else {
             return Ok(());
         };
         join_cgroups(tasks)?;
@@ -242,12 +265,7 @@ fn expect(chan: &Channel, want: &ToChild) -> Result<(), ChildError> {
     }
 }
 
-fn setup(
-    plan: &Plan,
-    chan: &Channel,
-    start: UnixListener,
-    cgroup_tasks: Vec<TasksFile>,
-) -> Result<Infallible, ChildError> {
+fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible, ChildError> {
     // Die with the runtime until it has heard `Ready`. Had it died before this line, the
     // channel gives EOF below and we exit then.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
@@ -258,11 +276,11 @@ fn setup(
         hooks.as_ref().is_some_and(|v| !v.is_empty())
     };
     let mut cgroup = LateJoin {
-        tasks: Some(cgroup_tasks),
+        state: JoinState::Awaited,
         cgroup_ns: plan.ns.late_cgroup,
     };
     if plan.ns.fork {
-        cgroup.now()?;
+        cgroup.now(chan)?;
     }
 
     log::debug!("namespaces entered");
@@ -275,7 +293,7 @@ fn setup(
         || has(h.create_runtime())
         || has(h.create_container())
     {
-        cgroup.now()?;
+        cgroup.now(chan)?;
     }
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h.to_str().unwrap_or_default())
@@ -286,6 +304,7 @@ fn setup(
     }
 
     let idmapped = if plan.rootfs.has_idmapped_mounts() {
+        cgroup.receive(chan)?;
         receive_idmapped_mounts(chan)?
     } else {
         IdmappedMounts::default()
@@ -312,7 +331,7 @@ fn setup(
     plan.rootfs
         .finalize()
         .map_err(|e| fail("finalize rootfs", e))?;
-    cgroup.now()?;
+    cgroup.now(chan)?;
 
     let p = &plan.process;
     if let Some(name) = &plan.keyring {

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixListener;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::cgroups::CgroupJoin;
+use crate::cgroups::{CgroupJoin, TasksFile};
 use crate::plan::{ExecPlan, Plan};
 use crate::process::channel::{self, Channel, ChannelError};
 use crate::process::init::{self, InitArgs};
@@ -49,19 +49,23 @@ pub trait LaunchEvents {
         listener: std::os::fd::OwnedFd,
         pid: Pid,
     ) -> Result<(), String>;
+    /// Called once the container process runs: finish its cgroups (on v1 they are made now,
+    /// while the child mounts) and return the v1 `tasks` files it is to join.
+    fn prepare_cgroups(&mut self) -> Result<Vec<TasksFile>, String> {
+        Ok(Vec::new())
+    }
 }
 
-/// Clones the container process (into the cgroup2 `cgroup.clone_into`; it joins the v1
-/// `cgroup.tasks` itself after `Continue`) and runs the protocol up to `Ready`. On error the
-/// caller kills and reaps whatever pid it was told about.
+/// Clones the container process (into the cgroup2 cgroup open at `clone_into`; it joins the
+/// v1 ones itself with the files [`LaunchEvents::prepare_cgroups`] opens) and runs the
+/// protocol up to `Ready`. On error the caller kills and reaps whatever pid it was told about.
 pub fn launch(
     plan: &Plan,
     start: UnixListener,
-    cgroup: CgroupJoin,
+    clone_into: Option<OwnedFd>,
     events: &mut dyn LaunchEvents,
 ) -> Result<Pid, LaunchError> {
     let (chan, child_chan) = channel::pair()?;
-    let CgroupJoin { clone_into, tasks } = cgroup;
     let flags = plan.ns.clone_flags.bits() as u64;
     let child =
         match clone3(flags, clone_into.as_ref().map(AsFd::as_fd)).map_err(LaunchError::Clone)? {
@@ -71,12 +75,11 @@ pub fn launch(
                     plan,
                     chan: child_chan,
                     start,
-                    cgroup_tasks: tasks,
                 })
             }
             Forked::Parent(pid) => pid,
         };
-    drop((child_chan, start, clone_into, tasks));
+    drop((child_chan, start, clone_into));
     log::debug!(
         "cloned container process {child} with {:?}",
         plan.ns.clone_flags
@@ -88,6 +91,7 @@ pub fn launch(
         write_id_maps(plan, child)?;
     }
     chan.send(&ToChild::Continue)?;
+    send_cgroups(&chan, events)?;
     // Without a user namespace made in two stages, the child is ready for the mounts now.
     if !(plan.ns.fork && plan.ns.new_user) {
         send_idmapped_mounts(plan, &chan, child)?;
@@ -209,6 +213,19 @@ fn drive(
             .map_err(|source| LaunchError::Write { path, source })?;
     }
     Ok(init)
+}
+
+/// Message 1b: the cgroups are ready, here are the v1 `tasks` files. A child that failed
+/// meanwhile has closed its end: its error is read by `drive`, so a failed send is not ours
+/// to report.
+fn send_cgroups(chan: &Channel, events: &mut dyn LaunchEvents) -> Result<(), LaunchError> {
+    let tasks = events.prepare_cgroups().map_err(LaunchError::Callback)?;
+    let paths = tasks.iter().map(|t| t.path().to_path_buf()).collect();
+    let fds: Vec<_> = tasks.iter().map(TasksFile::raw_fd).collect();
+    if let Err(e) = chan.send_with_fds(&ToChild::Cgroups(paths), &fds) {
+        log::debug!("container process gone before its cgroups were ready: {e}");
+    }
+    Ok(())
 }
 
 /// Hands the seccomp listener of `pid` to `events` (and so to the agent), then lets the
