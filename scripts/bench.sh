@@ -28,7 +28,7 @@ while (($#)); do
 done
 
 need_root
-ensure_packages runc crun busybox-static util-linux
+ensure_packages runc crun busybox-static util-linux libseccomp-dev
 ensure_cargo
 if ((youki)) && ! command -v youki >/dev/null; then
     note "installing youki (cargo install youki --features v1, about 2 minutes)"
@@ -37,8 +37,9 @@ fi
 
 cd "$CELLA_REPO"
 target=${CARGO_TARGET_DIR:-$CELLA_REPO/target}
-note "building cella and cella-bench (release)"
-cargo build --release --bin cella --bin cella-bench -p cella -p integration-tests
+note "building cella (release, static-pie: scripts/build-release.sh) and cella-bench"
+"$here/build-release.sh"
+cargo build --release -p integration-tests --bin cella-bench
 
 results=$CELLA_REPO/integration-tests/bench/results
 out=${BENCH_OUT:-$results/bench.md}

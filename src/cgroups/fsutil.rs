@@ -45,6 +45,12 @@ pub fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
 /// Like [`write`] but returns the bare `io::Error` so callers can treat ENOENT specially.
 pub fn write_raw(path: &Path, value: &str) -> io::Result<()> {
     let mut file = fs::OpenOptions::new().write(true).open(path)?;
+    write_value(&mut file, value)
+}
+
+/// Writes one value to an open control file in one `write(2)`; the kernel takes every write
+/// on its own, so one descriptor can carry several values (a list of device rules).
+pub fn write_value(file: &mut fs::File, value: &str) -> io::Result<()> {
     let n = file.write(value.as_bytes())?;
     if n != value.len() {
         return Err(io::Error::new(

@@ -190,14 +190,51 @@ impl Manager {
         &self.state.hierarchies
     }
 
+    /// Lists in `created` the directories [`Self::create`] is about to make (those missing
+    /// now), so that the state saved before `create` already names them: a runtime killed
+    /// while making them leaves `delete --force` the whole list, without a second save after
+    /// `create`. One that another runtime makes meanwhile stays listed; `destroy` leaves it
+    /// alone while it is in use.
+    pub fn plan_created(&mut self) {
+        for i in 0..self.state.hierarchies.len() {
+            let h = &self.state.hierarchies[i];
+            let mount = self.mount_dir(h);
+            let mut relative = PathBuf::new();
+            let mut missing = Vec::new();
+            for component in Path::new(&h.path).components() {
+                relative.push(component);
+                let name = relative.to_string_lossy().into_owned();
+                // Below a missing directory everything is missing: no more stat calls.
+                let absent = !missing.is_empty() || !mount.join(&relative).exists();
+                if absent && !h.created.contains(&name) {
+                    missing.push(name);
+                }
+            }
+            self.state.hierarchies[i].created.extend(missing);
+        }
+    }
+
     /// Makes the container's directory in every hierarchy, recording each directory made.
     /// v1 cpuset: a new cgroup starts with empty `cpuset.cpus`/`cpuset.mems` (no task could
     /// join it), so each one made is filled from its parent. v2: every level above the leaf
     /// delegates the controllers it has (`cgroup.subtree_control`), or no limit could be set.
     pub fn create(&mut self) -> Result<(), CgroupError> {
+        self.create_hierarchies(false)
+    }
+
+    /// [`Self::create`] for the cgroup2 hierarchy alone (a no-op on legacy hosts): on a hybrid
+    /// host it must exist before the clone (`CLONE_INTO_CGROUP`), the v1 ones may follow.
+    pub fn create_cgroup2(&mut self) -> Result<(), CgroupError> {
+        self.create_hierarchies(true)
+    }
+
+    fn create_hierarchies(&mut self, cgroup2_only: bool) -> Result<(), CgroupError> {
         let unified_host = self.state.mode == CgroupMode::Unified;
         for i in 0..self.state.hierarchies.len() {
             let h = &self.state.hierarchies[i];
+            if cgroup2_only && !h.unified {
+                continue;
+            }
             let mount = self.mount_dir(h);
             if !mount.is_dir() {
                 return Err(CgroupError::CreateDir {
@@ -220,7 +257,10 @@ impl Manager {
                 relative.push(component);
                 match fs::DirBuilder::new().mode(0o755).create(&current) {
                     Ok(()) => {
-                        created.push(relative.to_string_lossy().into_owned());
+                        let name = relative.to_string_lossy().into_owned();
+                        if !h.created.contains(&name) {
+                            created.push(name);
+                        }
                         if cpuset {
                             copy_cpuset_from_parent(&parent, &current)?;
                         }
@@ -241,14 +281,13 @@ impl Manager {
         Ok(())
     }
 
-    /// The leaf directory as a file descriptor for `clone3(CLONE_INTO_CGROUP)`, on unified
-    /// hosts only; `None` on v1 and hybrid hosts, where the runtime calls [`Self::add_process`]
-    /// after the clone.
+    /// The cgroup2 leaf directory as a file descriptor for `clone3(CLONE_INTO_CGROUP)`, on
+    /// unified and hybrid hosts; `None` on legacy (v1 only) hosts. The v1 hierarchies of a
+    /// hybrid host are joined after the clone (see [`super::CgroupJoin`]).
     pub fn open_dir(&self) -> Result<Option<OwnedFd>, CgroupError> {
-        if self.state.mode != CgroupMode::Unified {
+        let Some(path) = self.controller_dir("") else {
             return Ok(None);
-        }
-        let path = self.controller_dir("").ok_or(CgroupError::NoHierarchy)?;
+        };
         let file = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_DIRECTORY)
@@ -319,10 +358,22 @@ impl Manager {
     }
 
     pub(super) fn destroy_with_timeout(&self, wait: Duration) -> Result<(), CgroupError> {
-        if self.leaf_dirs().iter().any(|d| d.exists()) {
-            if !self.processes()?.is_empty() {
-                self.signal_all(Signal::SIGKILL)?;
-            }
+        // The usual case, a stopped container: each leaf goes with one rmdir, which the kernel
+        // refuses (EBUSY) while a process or a sub-cgroup is left. The first refusal sends
+        // what remains through the scan, kill and wait below, which also finds processes that
+        // left an already removed hierarchy.
+        let emptied = self.state.hierarchies.iter().all(|h| {
+            fs::remove_dir(self.leaf(h))
+                .or_else(|e| match e.kind() {
+                    io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                })
+                .is_ok()
+        });
+        // An empty cgroup cannot fill up again by itself: only a leftover is waited for.
+        if !emptied && self.leaf_dirs().iter().any(|d| d.exists()) && !self.processes()?.is_empty()
+        {
+            self.signal_all(Signal::SIGKILL)?;
             self.wait_empty(wait)?;
         }
         let mut first_error = None;

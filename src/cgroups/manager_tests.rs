@@ -112,6 +112,32 @@ fn create_records_only_what_it_made_and_destroy_removes_exactly_that() {
 }
 
 #[test]
+fn plan_created_lists_before_create_what_create_makes() {
+    let host = FakeHost::hybrid();
+    fs::create_dir_all(host.root().join("memory/process_api/817d/pod")).unwrap();
+    let mut planned = host.manager(Some("pod/ctr"), "ctr");
+    planned.plan_created();
+    // Nothing made yet.
+    assert!(!host.root().join("cpu/pod").exists());
+    let mem = |m: &Manager| {
+        m.hierarchies()
+            .iter()
+            .find(|h| h.controllers == "memory")
+            .unwrap()
+            .created
+            .clone()
+    };
+    assert_eq!(mem(&planned), ["process_api/817d/pod/ctr"]);
+    assert_eq!(planned.hierarchies()[0].created, ["pod", "pod/ctr"]);
+    let before = planned.state().clone();
+    planned.create().unwrap();
+    assert_eq!(planned.state(), &before);
+    planned.destroy().unwrap();
+    assert!(!host.root().join("cpu/pod").exists());
+    assert!(host.root().join("memory/process_api/817d/pod").is_dir());
+}
+
+#[test]
 fn shared_parent_stays_until_its_last_user_is_gone() {
     let host = FakeHost::hybrid();
     let mut a = host.manager(Some("/shared/a"), "a");
@@ -189,8 +215,21 @@ fn v2_create_delegates_controllers_on_every_level() {
 }
 
 #[test]
-fn open_dir_only_on_unified_hosts() {
+fn open_dir_opens_the_cgroup2_leaf_of_unified_and_hybrid_hosts() {
     let host = FakeHost::hybrid();
+    let mut m = host.manager(None, "ctr");
+    m.create().unwrap();
+    let fd = m.open_dir().unwrap().unwrap();
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).unwrap();
+    let unified = nix::sys::stat::stat(&host.root().join("unified/ctr")).unwrap();
+    assert_eq!(st.st_ino, unified.st_ino);
+
+    let legacy: String = crate::cgroups::testutil::HYBRID
+        .lines()
+        .filter(|l| !l.contains("cgroup2"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let host = FakeHost::new(&legacy, crate::cgroups::testutil::HYBRID_OWN);
     let mut m = host.manager(None, "ctr");
     m.create().unwrap();
     assert!(m.open_dir().unwrap().is_none());

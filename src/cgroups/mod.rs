@@ -8,7 +8,8 @@
 //! let mut cg = Manager::new(&config)?;                                   // computes paths only
 //! cg.create()?;                                                          // mkdir, cpuset/subtree
 //! cg.apply(&plan_resources(resources, cg.version())?)?;                  // limits
-//! match cg.open_dir()? { Some(fd) => clone3(CLONE_INTO_CGROUP, fd), None => clone, add_process }
+//! let join = CgroupJoin::open(&cg)?;     // cgroup2 dir fd, v1 `tasks` files (see join.rs)
+//! clone3(CLONE_INTO_CGROUP if join.clone_into); the child: CgroupJoin::join_v1(join.tasks)
 //! save cg.state() in state.json; later: Manager::from_state(&state, root) for kill/delete
 //! ```
 //!
@@ -34,6 +35,7 @@ mod bpf;
 mod defaults;
 pub(crate) mod freezer;
 mod fsutil;
+mod join;
 mod manager;
 mod mountinfo;
 mod oom;
@@ -50,6 +52,7 @@ use std::path::PathBuf;
 
 pub use bpf::{attach_device_filter, DeviceFilterError};
 pub use defaults::device_rules;
+pub use join::{CgroupJoin, TasksFile};
 pub use manager::{CgroupState, Manager};
 pub use oom::OomWatch;
 pub use path::CgroupSources;
@@ -104,6 +107,8 @@ pub enum CgroupError {
     RemoveDir { path: PathBuf, source: io::Error },
     #[error("open cgroup directory {path}: {source}")]
     OpenDir { path: PathBuf, source: io::Error },
+    #[error("open {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
     #[error("parse {what}: {reason}")]
     Parse { what: String, reason: String },
     #[error("no cgroup hierarchy is mounted under /sys/fs/cgroup")]

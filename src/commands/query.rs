@@ -10,6 +10,28 @@ fn state_doc(c: &Container) -> runtime_spec::State {
     crate::container::state_doc(c, c.status())
 }
 
+/// As runc lists it: with the owner of the state directory (`state` leaves it empty), looked
+/// up here rather than at every `create`.
+fn list_doc(c: &Container) -> runtime_spec::State {
+    let mut doc = state_doc(c);
+    if let Ok(meta) = std::fs::metadata(&c.dir) {
+        let uid = std::os::unix::fs::MetadataExt::uid(&meta);
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        doc.owner = user_name(&passwd, uid).map_or_else(|| format!("#{uid}"), str::to_owned);
+    }
+    doc
+}
+
+/// The name of `uid` in a passwd file, read directly as runc does (no NSS: a static binary
+/// cannot load its modules reliably).
+fn user_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse() == Ok(uid)).then_some(name)
+    })
+}
+
 pub fn state(root: &Path, id: &str) -> anyhow::Result<()> {
     let c = Container::peek(root, id)?;
     println!("{}", state_doc(&c).to_runc_json());
@@ -49,7 +71,7 @@ pub fn list(root: &Path, a: &ListArgs) -> anyhow::Result<()> {
     }
     match a.format {
         ListFormat::Json => {
-            let docs: Vec<_> = all.iter().map(state_doc).collect();
+            let docs: Vec<_> = all.iter().map(list_doc).collect();
             let items: Vec<_> = docs.iter().map(runtime_spec::State::runc_state).collect();
             writeln!(stdout, "{}", serde_json::to_string(&items)?)?;
         }
@@ -57,7 +79,7 @@ pub fn list(root: &Path, a: &ListArgs) -> anyhow::Result<()> {
             let mut rows =
                 vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
             for c in &all {
-                let doc = state_doc(c);
+                let doc = list_doc(c);
                 let s = doc.runc_state();
                 rows.push([
                     s.id.to_owned(),
@@ -121,6 +143,15 @@ pub fn features() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_names_come_from_the_passwd_file() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nbad\nsvc:x:1000:1000::/:/bin/sh\n";
+        assert_eq!(user_name(passwd, 0), Some("root"));
+        assert_eq!(user_name(passwd, 1000), Some("svc"));
+        assert_eq!(user_name(passwd, 7), None);
+    }
 
     #[test]
     fn table_pads_like_tabwriter() {

@@ -8,7 +8,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{Container, ContainerError, Record, Status, START_SOCKET};
-use crate::cgroups::{CgroupSources, CgroupVersion, Manager, ResourcePlan};
+use crate::cgroups::{CgroupJoin, CgroupSources, CgroupVersion, Manager, ResourcePlan, TasksFile};
 use crate::hooks;
 use crate::plan::{self, CreateOptions, Plan, PlanError, PlanInput};
 use crate::process::parent::{self, LaunchError, LaunchEvents};
@@ -123,10 +123,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, CreateError> {
         pid_start: 0,
         status: Status::Creating,
         created: runtime_spec::format_rfc3339_nano(std::time::SystemTime::now()),
-        owner: owner_name(),
-        // Recorded before it exists, so that `delete --force` removes it even when this
-        // runtime is killed while making it.
-        cgroup: Some(cgroup.state().clone()),
+        cgroup: None,
         config: plan.spec.clone(),
     };
     let mut console = None;
@@ -220,31 +217,36 @@ fn launch(
         root,
         network,
     } = *l;
-    super::write_record(dir, record)?;
-    cgroup.create()?;
+    // Saved once, before the cgroup exists, with the directories about to be made, so that
+    // `delete --force` removes them even when this runtime is killed while making them.
+    cgroup.plan_created();
     record.cgroup = Some(cgroup.state().clone());
     super::write_record(dir, record)?;
-    log::debug!("cgroup made: {:?}", cgroup.leaf_dirs());
-    cgroup.apply(&resources.writes)?;
-    // v2 has no devices controller: the rules become an eBPF program on the cgroup, attached
-    // before the clone so the container's first instruction already runs under it.
     if cgroup.version() == CgroupVersion::V2 {
+        // The process is cloned into its cgroup: limits and the device program (v2 has no
+        // devices controller: an eBPF program on the cgroup) must be there before it runs.
+        cgroup.create()?;
+        cgroup.apply(&resources.writes)?;
         let dir = cgroup
             .controller_dir("")
             .ok_or(crate::cgroups::CgroupError::NoHierarchy)?;
         crate::cgroups::attach_device_filter(&dir, &resources.devices)?;
+    } else {
+        // v1: only a hybrid host's cgroup2 directory, cloned into; the rest is made by
+        // `prepare_cgroups` while the child mounts, before it joins.
+        cgroup.create_cgroup2()?;
     }
     let start =
         super::socket::bind_in(dir, START_SOCKET).map_err(|source| CreateError::Listen {
             path: dir.join(START_SOCKET),
             source,
         })?;
-    let cgroup_fd = cgroup.open_dir()?;
+    let clone_into = cgroup.open_dir()?;
     let mut events = Events {
         plan,
-        dir,
         record,
         cgroup,
+        resources,
         console: crate::tty::ConsoleSink {
             socket: console_socket,
             kept: console,
@@ -252,12 +254,7 @@ fn launch(
         root,
         network,
     };
-    let init = parent::launch(
-        plan,
-        start,
-        cgroup_fd.as_ref().map(AsFd::as_fd),
-        &mut events,
-    )?;
+    let init = parent::launch(plan, start, clone_into, &mut events)?;
     // `on_pid` already recorded the container process (pid and start time).
     debug_assert_eq!(record.pid, init.as_raw());
     log::debug!("container process {init} is ready");
@@ -277,9 +274,9 @@ fn launch(
 
 struct Events<'a> {
     plan: &'a Plan,
-    dir: &'a Path,
     record: &'a mut Record,
-    cgroup: &'a Manager,
+    cgroup: &'a mut Manager,
+    resources: &'a ResourcePlan,
     console: crate::tty::ConsoleSink<'a>,
     root: &'a Path,
     network: &'a crate::network::NetworkPlan,
@@ -288,19 +285,12 @@ struct Events<'a> {
 impl LaunchEvents for Events<'_> {
     fn on_pid(&mut self, pid: Pid, is_init: bool) -> Result<(), String> {
         // The first pid is the cloned child; on the two-stage path its fork (the container
-        // process) follows and inherits the cgroup the child was moved into.
-        let first = self.record.pid == 0;
-        // Recorded at once, so that `delete --force` finds the process if we are killed now.
+        // process) follows. The child joins its cgroups itself (CgroupJoin), the fork inherits
+        // them. Saved with `Created` only: until it has sent `Ready` the process dies with
+        // this runtime (PR_SET_PDEATHSIG), and `delete --force` of a container left
+        // `creating` kills whatever is in its cgroup.
         self.record.pid = pid.as_raw();
         self.record.pid_start = super::process_start_time(pid).unwrap_or(0);
-        super::write_record(self.dir, self.record).map_err(|e| e.to_string())?;
-        // On v2 the clone put it there already; on v1 it joins here, before the protocol's
-        // `Continue` lets it go on.
-        if first && self.cgroup.version() == CgroupVersion::V1 {
-            self.cgroup
-                .add_process(pid.as_raw())
-                .map_err(|e| e.to_string())?;
-        }
         // The container process's network namespace exists now and the process waits for
         // us (or, when forked, cannot exec before `start`): configure it from outside.
         if is_init {
@@ -312,6 +302,18 @@ impl LaunchEvents for Events<'_> {
 
     fn on_console(&mut self, master: std::os::fd::OwnedFd, name: &str) -> Result<(), String> {
         self.console.take(master, name)
+    }
+
+    fn prepare_cgroups(&mut self) -> Result<Vec<TasksFile>, String> {
+        let cg = &mut *self.cgroup;
+        if cg.version() == CgroupVersion::V1 {
+            cg.create().map_err(|e| e.to_string())?;
+            cg.apply(&self.resources.writes)
+                .map_err(|e| e.to_string())?;
+            self.record.cgroup = Some(cg.state().clone());
+        }
+        log::debug!("cgroup made: {:?}", cg.leaf_dirs());
+        CgroupJoin::open_tasks(cg).map_err(|e| e.to_string())
     }
 
     fn on_seccomp_listener(
@@ -407,13 +409,4 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> std::io::Result<()> {
     let mut f = File::create(&tmp)?;
     f.write_all(pid.as_raw().to_string().as_bytes())?;
     std::fs::rename(&tmp, path)
-}
-
-/// runc records the name of the user owning the state (root for us).
-fn owner_name() -> String {
-    let uid = nix::unistd::getuid();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map_or_else(|| format!("#{uid}"), |u| u.name)
 }

@@ -1,13 +1,13 @@
 //! `exec`: run another process in a running container.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
 use super::{Container, ContainerError, Status};
-use crate::cgroups::{CgroupVersion, Manager};
+use crate::cgroups::{CgroupJoin, Manager};
 use crate::plan::{self, PlanError};
 use crate::process::parent::{self, LaunchError, LaunchEvents};
 
@@ -73,24 +73,25 @@ pub fn exec(c: &Container, req: &ExecRequest) -> Result<Execed, ExecError> {
         Some(cg) => sub_cgroup_dirs(cg, &req.sub_cgroups)?,
         None => Vec::new(),
     };
-    // On v2 the process is cloned straight into the container's cgroup; a sub-cgroup is
-    // joined by pid after the clone, as on v1.
-    let cgroup_fd = match &cgroup {
-        Some(cg) if cg.version() == CgroupVersion::V2 && subdirs.is_empty() => cg.open_dir()?,
-        _ => None,
+    // The process joins the container's cgroups itself (cloned into the cgroup2 one, the v1
+    // ones through their `tasks` files); sub-cgroups are joined by pid after the clone.
+    let join = match &cgroup {
+        Some(cg) if subdirs.is_empty() => CgroupJoin::open(cg)?,
+        _ => CgroupJoin::default(),
     };
+    let joined = cgroup.is_some() && subdirs.is_empty();
     let mut console = None;
     let mut events = Events {
         container: c,
         cgroup: cgroup.as_ref(),
         subdirs: &subdirs,
-        joined: cgroup_fd.is_some(),
+        joined,
         console: crate::tty::ConsoleSink {
             socket: req.console_socket.as_deref(),
             kept: &mut console,
         },
     };
-    let pid = parent::launch_exec(&plan, cgroup_fd.as_ref().map(AsFd::as_fd), &mut events)?;
+    let pid = parent::launch_exec(&plan, join, &mut events)?;
     if let Some(path) = &req.pidfd_socket {
         super::create::send_pidfd(path, pid).map_err(|e| ExecError::Invalid(e.to_string()))?;
     }
@@ -145,7 +146,7 @@ struct Events<'a> {
     container: &'a Container,
     cgroup: Option<&'a Manager>,
     subdirs: &'a [PathBuf],
-    /// Already in the cgroup through CLONE_INTO_CGROUP.
+    /// The process joins the cgroup itself (CgroupJoin).
     joined: bool,
     console: crate::tty::ConsoleSink<'a>,
 }

@@ -70,7 +70,6 @@ pub struct Record {
     /// Status as last recorded; [`Container::status`] refines it with what is alive.
     pub status: Status,
     pub created: String,
-    pub owner: String,
     /// The container's cgroup, so that any later command can find and remove it.
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::CgroupState>,
@@ -195,7 +194,9 @@ impl Container {
             .is_some_and(|pid| process_alive(pid, self.record.pid_start));
         match self.record.status {
             Status::Creating if !alive => {
-                if self.record.pid == 0 {
+                // `create` saves the pid with `Created` and holds the lock until then: a
+                // record still `creating` under our lock was left by a runtime that died.
+                if self.record.pid == 0 && self._lock.is_none() {
                     Status::Creating
                 } else {
                     Status::Stopped
@@ -293,7 +294,6 @@ pub fn state_doc(c: &Container, status: Status) -> runtime_spec::State {
     let r = &c.record;
     let mut doc = new_state(&r.config, &r.id, &r.bundle, &r.rootfs, status, r.pid);
     doc.created.clone_from(&r.created);
-    doc.owner.clone_from(&r.owner);
     doc
 }
 
@@ -350,6 +350,34 @@ mod tests {
     #[test]
     fn own_start_time_is_readable() {
         assert!(process_start_time(nix::unistd::getpid()).is_some());
+    }
+
+    #[test]
+    fn a_record_left_creating_is_stopped_once_its_creator_let_go_of_the_lock() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, lock) = Container::create_dir(root.path(), "c1").unwrap();
+        let record = Record {
+            id: "c1".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            pid: 0,
+            pid_start: 0,
+            status: Status::Creating,
+            created: String::new(),
+            cgroup: None,
+            config: Spec::default(),
+        };
+        write_record(&dir, &record).unwrap();
+        // Being made: the creator holds the lock.
+        assert_eq!(
+            Container::peek(root.path(), "c1").unwrap().status(),
+            Status::Creating
+        );
+        drop(lock);
+        assert_eq!(
+            Container::load(root.path(), "c1").unwrap().status(),
+            Status::Stopped
+        );
     }
 
     #[test]

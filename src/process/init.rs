@@ -19,6 +19,7 @@ use super::attributes::{
     become_root_in_userns, env_with_home, find_program, prepare_fds_and_signals,
     set_process_attributes, switch_user,
 };
+use crate::cgroups::{CgroupJoin, TasksFile};
 use crate::hooks;
 use crate::namespaces::NamespacePlan;
 use crate::plan::{ExecPlan, Plan, ProcessPlan};
@@ -44,12 +45,76 @@ pub fn run(args: InitArgs<'_>) -> ! {
 }
 
 /// Runs a process exec'd into a running container (`cella exec`); never returns. It joins
-/// the container's namespaces, forks into its pid namespace, and execs; the channel's EOF
-/// tells the runtime the program runs.
-pub fn run_exec(plan: &ExecPlan, chan: Channel) -> ! {
-    close_runtime_fds(&chan, plan.process.extra_fds, &[]);
-    let result = setup_exec(plan, &chan);
+/// the container's cgroups and namespaces, forks into its pid namespace, and execs; the
+/// channel's EOF tells the runtime the program runs.
+pub fn run_exec(plan: &ExecPlan, chan: Channel, cgroup_tasks: Vec<TasksFile>) -> ! {
+    let keep: Vec<_> = cgroup_tasks.iter().map(TasksFile::raw_fd).collect();
+    close_runtime_fds(&chan, plan.process.extra_fds, &keep);
+    let result = setup_exec(plan, &chan, cgroup_tasks);
     report_and_exit(&chan, result)
+}
+
+/// Moves this process into the container's v1 cgroups.
+fn join_cgroups(tasks: Vec<TasksFile>) -> Result<(), ChildError> {
+    CgroupJoin::join_v1(tasks).map_err(|e| fail("join cgroup", e))
+}
+
+/// The container process's entry into its v1 cgroups, made once, as late as correctness
+/// allows: what the runtime's own setup allocates before it (mounts, device nodes, copied
+/// heap pages) is not charged to the container, whose limits are for its program. It must
+/// come before the fork of the two-stage path (the container process inherits our
+/// cgroups), before a `cgroup` mount or the late cgroup namespace (rooted where we are when
+/// it is made), before any hook (hooks look the pid's cgroups up), and before `Ready`.
+/// The `tasks` files come with the protocol's message 1b, which the runtime sends once it
+/// has made the cgroups (on v1 while we mount).
+struct LateJoin {
+    state: JoinState,
+    /// Unshare CLONE_NEWCGROUP right after joining (`NamespacePlan::late_cgroup`).
+    cgroup_ns: bool,
+}
+
+enum JoinState {
+    Awaited,
+    Received(Vec<TasksFile>),
+    Joined,
+}
+
+impl LateJoin {
+    /// Takes message 1b off the channel, if not done yet (a later message follows it).
+    fn receive(&mut self, chan: &Channel) -> Result<(), ChildError> {
+        if !matches!(self.state, JoinState::Awaited) {
+            return Ok(());
+        }
+        match chan.recv_with_fds::<ToChild>() {
+            Ok(Some((ToChild::Cgroups(paths), fds))) if paths.len() == fds.len() => {
+                let files = paths.into_iter().zip(fds);
+                self.state = JoinState::Received(
+                    files.map(|(p, fd)| TasksFile::from_parts(p, fd)).collect(),
+                );
+                Ok(())
+            }
+            Ok(None) => exit_now(1),
+            Ok(Some((other, _))) => Err(fail(
+                "protocol",
+                format!("expected the cgroups, got {other:?}"),
+            )),
+            Err(e) => Err(fail("protocol", e)),
+        }
+    }
+
+    fn now(&mut self, chan: &Channel) -> Result<(), ChildError> {
+        self.receive(chan)?;
+        let JoinState::Received(tasks) = std::mem::replace(&mut self.state, JoinState::Joined)
+        else {
+            return Ok(());
+        };
+        join_cgroups(tasks)?;
+        if self.cgroup_ns {
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| errno_fail("unshare cgroup namespace", e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Drops every fd of the runtime's but ours and the log's: the state directory's lock above
@@ -87,10 +152,15 @@ fn report_and_exit(chan: &Channel, result: Result<Infallible, ChildError>) -> ! 
     exit_now(1)
 }
 
-fn setup_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, ChildError> {
+fn setup_exec(
+    plan: &ExecPlan,
+    chan: &Channel,
+    cgroup_tasks: Vec<TasksFile>,
+) -> Result<Infallible, ChildError> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     expect(chan, &ToChild::Continue)?;
+    join_cgroups(cgroup_tasks)?;
     enter_namespaces(&plan.ns, chan)?;
     let Prepared {
         program,
@@ -217,15 +287,29 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| errno_fail("prctl(PR_SET_PDEATHSIG)", e))?;
     expect(chan, &ToChild::Continue)?;
+    let h = plan.spec.hooks().clone().unwrap_or_default();
+    let has = |hooks: &Option<Vec<oci_spec::runtime::Hook>>| {
+        hooks.as_ref().is_some_and(|v| !v.is_empty())
+    };
+    let mut cgroup = LateJoin {
+        state: JoinState::Awaited,
+        cgroup_ns: plan.ns.late_cgroup,
+    };
+    if plan.ns.fork {
+        cgroup.now(chan)?;
+    }
 
     log::debug!("namespaces entered");
     enter_namespaces(&plan.ns, chan)?;
     if plan.ns.new_user {
         become_root_in_userns()?;
     }
-    if plan.ns.late_cgroup {
-        unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(|e| errno_fail("unshare cgroup namespace", e))?;
+    if plan.rootfs.has_cgroup_mounts()
+        || has(h.prestart())
+        || has(h.create_runtime())
+        || has(h.create_container())
+    {
+        cgroup.now(chan)?;
     }
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h.to_str().unwrap_or_default())
@@ -236,6 +320,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
     }
 
     let idmapped = if plan.rootfs.has_idmapped_mounts() {
+        cgroup.receive(chan)?;
         receive_idmapped_mounts(chan)?
     } else {
         IdmappedMounts::default()
@@ -243,10 +328,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
     plan.rootfs
         .prepare(idmapped)
         .map_err(|e| fail("prepare rootfs", e))?;
-    let h = plan.spec.hooks().clone().unwrap_or_default();
-    if h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-        || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    {
+    if has(h.prestart()) || has(h.create_runtime()) {
         chan.send(&FromChild::RunHooks)
             .map_err(|e| fail("protocol", e))?;
         expect(chan, &ToChild::HooksDone)?;
@@ -265,6 +347,7 @@ fn setup(plan: &Plan, chan: &Channel, start: UnixListener) -> Result<Infallible,
     plan.rootfs
         .finalize()
         .map_err(|e| fail("finalize rootfs", e))?;
+    cgroup.now(chan)?;
 
     let p = &plan.process;
     if let Some(name) = &plan.keyring {

@@ -1,11 +1,12 @@
 //! The runtime's side of the protocol: clone the container process and see it to `Ready`.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::cgroups::{CgroupJoin, TasksFile};
 use crate::plan::{ExecPlan, Plan};
 use crate::process::channel::{self, Channel, ChannelError};
 use crate::process::init::{self, InitArgs};
@@ -35,8 +36,8 @@ pub enum LaunchError {
 
 /// What the runtime does at the moments the protocol gives it.
 pub trait LaunchEvents {
-    /// A pid to remember and (on cgroup v1) to put into the cgroup: first the cloned child,
-    /// then, on the two-stage path, the container process.
+    /// A pid to remember: first the cloned child, then, on the two-stage path, the container
+    /// process. The child joins its cgroups itself (`cgroup` of [`launch`]).
     fn on_pid(&mut self, pid: Pid, is_init: bool) -> Result<(), String>;
     /// prestart and createRuntime hooks, with the container process's pid.
     fn run_create_hooks(&mut self, init: Pid) -> Result<(), String>;
@@ -48,19 +49,26 @@ pub trait LaunchEvents {
         listener: std::os::fd::OwnedFd,
         pid: Pid,
     ) -> Result<(), String>;
+    /// Called once the container process runs: finish its cgroups (on v1 they are made now,
+    /// while the child mounts) and return the v1 `tasks` files it is to join.
+    fn prepare_cgroups(&mut self) -> Result<Vec<TasksFile>, String> {
+        Ok(Vec::new())
+    }
 }
 
-/// Clones the container process and runs the protocol up to `Ready`. On error the caller kills
-/// and reaps whatever pid it was told about.
+/// Clones the container process (into the cgroup2 cgroup open at `clone_into`; it joins the
+/// v1 ones itself with the files [`LaunchEvents::prepare_cgroups`] opens) and runs the
+/// protocol up to `Ready`. On error the caller kills and reaps whatever pid it was told about.
 pub fn launch(
     plan: &Plan,
     start: UnixListener,
-    cgroup: Option<BorrowedFd<'_>>,
+    clone_into: Option<OwnedFd>,
     events: &mut dyn LaunchEvents,
 ) -> Result<Pid, LaunchError> {
     let (chan, child_chan) = channel::pair()?;
+    let flags = plan.ns.clone_flags.bits() as u64;
     let child =
-        match clone3(plan.ns.clone_flags.bits() as u64, cgroup).map_err(LaunchError::Clone)? {
+        match clone3(flags, clone_into.as_ref().map(AsFd::as_fd)).map_err(LaunchError::Clone)? {
             Forked::Child => {
                 drop(chan);
                 init::run(InitArgs {
@@ -71,8 +79,7 @@ pub fn launch(
             }
             Forked::Parent(pid) => pid,
         };
-    drop(child_chan);
-    drop(start);
+    drop((child_chan, start, clone_into));
     log::debug!(
         "cloned container process {child} with {:?}",
         plan.ns.clone_flags
@@ -84,6 +91,7 @@ pub fn launch(
         write_id_maps(plan, child)?;
     }
     chan.send(&ToChild::Continue)?;
+    send_cgroups(&chan, events)?;
     // Without a user namespace made in two stages, the child is ready for the mounts now.
     if !(plan.ns.fork && plan.ns.new_user) {
         send_idmapped_mounts(plan, &chan, child)?;
@@ -91,22 +99,23 @@ pub fn launch(
     drive(plan, &chan, child, events)
 }
 
-/// Clones the process of `cella exec` (straight into the container's cgroup on v2) and sees it
-/// to its execve. Returns its pid once the program runs.
+/// Clones the process of `cella exec` (joining the container's cgroups as [`launch`] does) and
+/// sees it to its execve. Returns its pid once the program runs.
 pub fn launch_exec(
     plan: &ExecPlan,
-    cgroup: Option<BorrowedFd<'_>>,
+    cgroup: CgroupJoin,
     events: &mut dyn LaunchEvents,
 ) -> Result<Pid, LaunchError> {
     let (chan, child_chan) = channel::pair()?;
-    let child = match clone3(0, cgroup).map_err(LaunchError::Clone)? {
+    let CgroupJoin { clone_into, tasks } = cgroup;
+    let child = match clone3(0, clone_into.as_ref().map(AsFd::as_fd)).map_err(LaunchError::Clone)? {
         Forked::Child => {
             drop(chan);
-            init::run_exec(plan, child_chan)
+            init::run_exec(plan, child_chan, tasks)
         }
         Forked::Parent(pid) => pid,
     };
-    drop(child_chan);
+    drop((child_chan, clone_into, tasks));
     events.on_pid(child, false).map_err(LaunchError::Callback)?;
     chan.send(&ToChild::Continue)?;
     let mut process = None;
@@ -204,6 +213,19 @@ fn drive(
             .map_err(|source| LaunchError::Write { path, source })?;
     }
     Ok(init)
+}
+
+/// Message 1b: the cgroups are ready, here are the v1 `tasks` files. A child that failed
+/// meanwhile has closed its end: its error is read by `drive`, so a failed send is not ours
+/// to report.
+fn send_cgroups(chan: &Channel, events: &mut dyn LaunchEvents) -> Result<(), LaunchError> {
+    let tasks = events.prepare_cgroups().map_err(LaunchError::Callback)?;
+    let paths = tasks.iter().map(|t| t.path().to_path_buf()).collect();
+    let fds: Vec<_> = tasks.iter().map(TasksFile::raw_fd).collect();
+    if let Err(e) = chan.send_with_fds(&ToChild::Cgroups(paths), &fds) {
+        log::debug!("container process gone before its cgroups were ready: {e}");
+    }
+    Ok(())
 }
 
 /// Hands the seccomp listener of `pid` to `events` (and so to the agent), then lets the

@@ -5,7 +5,9 @@
 //!
 //! | # | when                                   | direction      | message      | answer      |
 //! |---|----------------------------------------|----------------|--------------|-------------|
-//! | 1 | after clone; child is in its cgroup and, if the clone made a user namespace, its ids are mapped | parent -> child | `Continue` | - |
+//! | 1 | after clone (into the cgroup2 cgroup, if any) and, if the clone made a user namespace, its ids are mapped | parent -> child | `Continue` | - |
+//! | 1b | right after 1, once the container's cgroups are made and their limits written (on cgroup v1 that happens now, while the child mounts; on v2 before the clone) | parent -> child | `Cgroups` (paths) + SCM_RIGHTS fds of the v1 `tasks` files (none on v2) | - |
+//! | 1c | the child joins its v1 cgroups itself (`0` to each `tasks` file, cgroups/join.rs), as late as it may: before the fork of the two-stage path, a `cgroup` mount, the late cgroup namespace, any hook, and `Ready` (init.rs `LateJoin`); it takes message 1b then, or earlier when it needs a later message | child | - | - |
 //! | 2 | two-stage only: child unshared a user namespace | child -> parent | `MapIds` | `IdsMapped` after the parent wrote uid_map/gid_map of the child |
 //! | 2b | the config has idmapped mounts: after 1, or after `IdsMapped` when 2 happens | parent -> child | `Idmapped` + SCM_RIGHTS fds of detached idmapped mounts (made on the host, where that is allowed) | - |
 //! | 3 | two-stage only: child forked the container process (CLONE_PARENT); the forker exits | child -> parent | `InitPid` | - |
@@ -29,6 +31,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToChild {
     Continue,
+    /// Paths of the v1 `tasks` files attached to this message, in order.
+    Cgroups(Vec<std::path::PathBuf>),
     IdsMapped,
     /// Mount indices of the fds attached to this message.
     Idmapped(Vec<usize>),

@@ -11,7 +11,7 @@ use nix::sys::stat::{fstat, makedev, umask, Mode, SFlag};
 use nix::unistd::{fchownat, Gid, Uid};
 use pathrs::{InodeType, Root};
 
-use super::mounts::{ensure_file, mkdir_all, path_error};
+use super::mounts::{ensure_file, mkdir_all, path_error, resolve_existing};
 use super::types::{DevSetup, DeviceKind, DeviceNode};
 use super::{pathrs_errno, RootfsError};
 use crate::sys::mount::{self as sysmount, OPEN_TREE_CLONE};
@@ -55,6 +55,9 @@ fn symlink(root: &Root, link: &Path, target: &str) -> Result<(), RootfsError> {
 /// host's multiplexer.
 fn setup_ptmx(root: &Root) -> Result<(), RootfsError> {
     let ptmx = Path::new("/dev/ptmx");
+    if resolve_existing(root, ptmx, true)?.is_none() {
+        return symlink(root, ptmx, "pts/ptmx");
+    }
     match root.remove_file(ptmx) {
         Err(e) if pathrs_errno(&e) != Some(libc::ENOENT) => {
             return Err(path_error("remove", ptmx)(e))
@@ -91,9 +94,8 @@ fn create_device(root: &Root, node: &DeviceNode, bind: bool) -> Result<(), Rootf
         Err(e) if pathrs_errno(&e) == Some(libc::EPERM) => return bind_device(root, node),
         Err(e) => return Err(path_error("mknod", &node.path)(e)),
     }
-    let handle = root
-        .resolve_nofollow(&node.path)
-        .map_err(path_error("resolve", &node.path))?;
+    let handle = resolve_existing(root, &node.path, true)?
+        .ok_or_else(|| device_err("resolve", &node.path)(nix::errno::Errno::ENOENT))?;
     fchownat(
         Some(handle.as_fd().as_raw_fd()),
         "",

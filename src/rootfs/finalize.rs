@@ -11,7 +11,7 @@ use nix::sys::stat::{fstat, makedev, SFlag};
 use pathrs::flags::OpenFlags;
 use pathrs::{Handle, Root, RootRef};
 
-use super::mounts::{is_procfs, path_error, resolve};
+use super::mounts::{self, is_procfs, path_error, resolve};
 use super::types::{RootfsPlan, Sysctl};
 use super::{pathrs_errno, RootfsError};
 use crate::sys::mount::{self as sysmount, MountAttr, AT_RECURSIVE, OPEN_TREE_CLONE};
@@ -59,11 +59,7 @@ pub(super) fn finalize(plan: &RootfsPlan) -> Result<(), RootfsError> {
 /// Resolve `path`, `None` when it does not exist (missing masked and readonly paths are
 /// skipped, as runc does).
 fn resolve_existing(root: &Root, path: &Path) -> Result<Option<Handle>, RootfsError> {
-    match root.resolve(path) {
-        Ok(handle) => Ok(Some(handle)),
-        Err(e) if pathrs_errno(&e) == Some(libc::ENOENT) => Ok(None),
-        Err(e) => Err(path_error("resolve", path)(e)),
-    }
+    mounts::resolve_existing(root, path, false)
 }
 
 /// Write each value to /proc/sys/<path>, checking that what we write to is procfs (a container

@@ -24,6 +24,7 @@ mod copyup;
 mod devices;
 mod finalize;
 mod idmap;
+mod inroot;
 mod mountinfo;
 mod mounts;
 mod options;
@@ -190,6 +191,14 @@ pub(crate) fn pathrs_errno(err: &pathrs::error::Error) -> Option<i32> {
 }
 
 impl RootfsPlan {
+    /// Whether a `cgroup` mount is planned: it shows the cgroup namespace's root, so the
+    /// process must be in its cgroups (and its cgroup namespace made) before [`Self::prepare`].
+    pub fn has_cgroup_mounts(&self) -> bool {
+        self.mounts
+            .iter()
+            .any(|m| matches!(m.kind, MountKind::Cgroup(_)))
+    }
+
     /// Run in the container's init, inside its new mount namespace, before the
     /// createRuntime/prestart hooks: root propagation, the rootfs bound onto itself, every mount
     /// of the spec in order, then /dev (devices, /dev/ptmx, /dev/fd and std* links) unless /dev
@@ -205,7 +214,7 @@ impl RootfsPlan {
             .mounts
             .iter()
             .any(|m| m.destination == std::path::Path::new("/proc"))
-            && root.readlink("/proc").is_ok()
+            && mounts::is_symlink(&root, std::path::Path::new("/proc"))
         {
             return Err(RootfsError::InvalidMount {
                 destination: PathBuf::from("/proc"),

@@ -16,6 +16,7 @@ use pathrs::flags::OpenFlags;
 use pathrs::{Handle, Root};
 
 use super::copyup::copy_tree;
+use super::inroot::{self, Lookup};
 use super::options::{bind_needs_remount, bind_remount_attr, PropagationChange};
 use super::plan::{check_proc_destination, clean_container_path, ProcMountKind};
 use super::types::{BindMount, CgroupMount, FsMount, MountEntry, MountKind};
@@ -41,10 +42,46 @@ pub(super) fn open_root(rootfs: &Path) -> Result<Root, RootfsError> {
 }
 
 pub(super) fn resolve(root: &Root, path: &Path) -> Result<Handle, RootfsError> {
-    root.resolve(path).map_err(path_error("resolve", path))
+    match inroot::lookup(root, path, false) {
+        Lookup::Found(handle) => Ok(handle),
+        _ => root.resolve(path).map_err(path_error("resolve", path)),
+    }
+}
+
+/// `path` (`None` when it does not exist), the trailing symlink followed inside the root, or
+/// not with `nofollow`.
+pub(super) fn resolve_existing(
+    root: &Root,
+    path: &Path,
+    nofollow: bool,
+) -> Result<Option<Handle>, RootfsError> {
+    let found = match inroot::lookup(root, path, nofollow) {
+        Lookup::Found(handle) => return Ok(Some(handle)),
+        Lookup::Missing => return Ok(None),
+        Lookup::Ask if nofollow => root.resolve_nofollow(path),
+        Lookup::Ask => root.resolve(path),
+    };
+    match found {
+        Ok(handle) => Ok(Some(handle)),
+        Err(e) if is_errno(&e, libc::ENOENT) => Ok(None),
+        Err(e) => Err(path_error("resolve", path)(e)),
+    }
+}
+
+/// Whether `path` itself (not what it points to) is a symlink.
+pub(super) fn is_symlink(root: &Root, path: &Path) -> bool {
+    match inroot::lookup(root, path, true) {
+        Lookup::Found(handle) => nix::sys::stat::fstat(handle.as_fd().as_raw_fd())
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK),
+        Lookup::Missing => false,
+        Lookup::Ask => root.readlink(path).is_ok(),
+    }
 }
 
 pub(super) fn mkdir_all(root: &Root, path: &Path) -> Result<Handle, RootfsError> {
+    if let Some(handle) = inroot::mkdir_all(root, path) {
+        return Ok(handle);
+    }
     let perm = Permissions::from_mode(0o755);
     match root.mkdir_all(path, &perm) {
         Ok(h) => Ok(h),
@@ -107,10 +144,8 @@ fn resolve_links_in_root(root: &Root, path: &Path) -> Option<PathBuf> {
 /// exist. The file is created with O_EXCL|O_NOFOLLOW: a dangling symlink is an error, never a
 /// way to create a file wherever it points.
 pub(super) fn ensure_file(root: &Root, path: &Path) -> Result<Handle, RootfsError> {
-    match root.resolve(path) {
-        Ok(handle) => return Ok(handle),
-        Err(e) if is_errno(&e, libc::ENOENT) => {}
-        Err(e) => return Err(path_error("resolve", path)(e)),
+    if let Some(handle) = resolve_existing(root, path, false)? {
+        return Ok(handle);
     }
     if let Some(parent) = path.parent() {
         mkdir_all(root, parent)?;
@@ -318,9 +353,9 @@ fn fs_mount(
     let fstype = fs.fstype.as_deref();
     let source = fs.source.as_deref().unwrap_or("");
     let old_mode = match fstype {
-        Some("tmpfs") => root
-            .resolve(destination)
+        Some("tmpfs") => resolve_existing(root, destination, false)
             .ok()
+            .flatten()
             .and_then(|h| nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ok()),
         _ => None,
     }

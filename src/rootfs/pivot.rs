@@ -34,9 +34,17 @@ fn propagation(path: &Path, flags: MsFlags) -> Result<(), RootfsError> {
 /// point pivot_root can use.
 pub(super) fn prepare_root(plan: &RootfsPlan) -> Result<(), RootfsError> {
     propagation(Path::new("/"), plan.root_propagation)?;
-    let mounts = read_mountinfo()?;
-    if let Some(parent) = containing_mount(&mounts, &plan.rootfs).filter(|m| m.is_shared()) {
-        propagation(&parent.mount_point, MsFlags::MS_PRIVATE)?;
+    // After a recursive slave or private change (the default) nothing in this namespace is
+    // shared any more, the rootfs's parent included: the mount table need not be read.
+    let nothing_shared = plan.root_propagation.contains(MsFlags::MS_REC)
+        && plan
+            .root_propagation
+            .intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE);
+    if !nothing_shared {
+        let mounts = read_mountinfo()?;
+        if let Some(parent) = containing_mount(&mounts, &plan.rootfs).filter(|m| m.is_shared()) {
+            propagation(&parent.mount_point, MsFlags::MS_PRIVATE)?;
+        }
     }
     let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount(Some(&plan.rootfs), &plan.rootfs, NONE, flags, NONE).map_err(|errno| RootfsError::Mount {

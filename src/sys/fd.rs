@@ -1,8 +1,10 @@
 //! File descriptor helpers: close-on-exec ranges, pidfds.
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::unistd::Pid;
 
 const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
@@ -88,6 +90,28 @@ pub fn close_from_except(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
         lo = fd.saturating_add(1);
     }
     Ok(())
+}
+
+/// openat2(2) of `path` below `dir` with `flags` (O_CLOEXEC added) and `resolve`. EAGAIN (a
+/// concurrent rename or mount made the kernel give up the lookup) is retried a few times.
+pub fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    flags: OFlag,
+    resolve: ResolveFlag,
+) -> Result<OwnedFd, Errno> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(resolve);
+    let mut tries = 0;
+    loop {
+        match nix::fcntl::openat2(dir.as_raw_fd(), path, how) {
+            Err(Errno::EAGAIN) if tries < 16 => tries += 1,
+            Err(e) => return Err(e),
+            // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+        }
+    }
 }
 
 /// Takes ownership of an fd the kernel just handed us (SCM_RIGHTS).

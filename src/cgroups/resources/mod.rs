@@ -145,13 +145,19 @@ impl Manager {
     /// Performs `writes` in order. Errors name the file, the value and the OS error; a file
     /// that does not exist says which controller is missing.
     pub fn apply(&self, writes: &[CgroupWrite]) -> Result<(), CgroupError> {
+        // Consecutive writes to one file (devices.allow rules) share its descriptor.
+        let mut open = None;
         for write in writes {
-            self.apply_one(write)?;
+            self.apply_one(write, &mut open)?;
         }
         Ok(())
     }
 
-    fn apply_one(&self, w: &CgroupWrite) -> Result<(), CgroupError> {
+    fn apply_one(
+        &self,
+        w: &CgroupWrite,
+        open: &mut Option<(std::path::PathBuf, std::fs::File)>,
+    ) -> Result<(), CgroupError> {
         if w.file.is_empty() || w.file.contains('/') || w.file == "." || w.file == ".." {
             return Err(invalid(
                 "unified",
@@ -165,7 +171,18 @@ impl Manager {
                 file: w.file.clone(),
             })?;
         let path = dir.join(&w.file);
-        match fsutil::write_raw(&path, &w.value) {
+        let written = match open {
+            Some((last, file)) if *last == path => fsutil::write_value(file, &w.value),
+            _ => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|mut file| {
+                    let written = fsutil::write_value(&mut file, &w.value);
+                    *open = Some((path.clone(), file));
+                    written
+                }),
+        };
+        match written {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match &w.if_missing {
                 IfMissing::Fail => Err(CgroupError::MissingFile {
@@ -181,7 +198,7 @@ impl Manager {
                     );
                     Ok(())
                 }
-                IfMissing::Instead(other) => self.apply_one(other),
+                IfMissing::Instead(other) => self.apply_one(other, open),
             },
             Err(source) => Err(CgroupError::Write {
                 path,
