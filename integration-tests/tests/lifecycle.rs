@@ -424,11 +424,17 @@ fn concurrent_lifecycles_never_corrupt_state() {
                 })
             })
             .collect();
-        for w in workers {
-            w.join().unwrap();
-        }
+        // Every worker is joined and the lister stopped before any failure is raised: a
+        // panicking worker must fail the test, not leave the lister looping forever.
+        let results: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(lister.join().unwrap() > 0);
+        let lists = lister.join().unwrap();
+        for r in results {
+            if let Err(panic) = r {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        assert!(lists > 0);
     });
     assert!(list_json(&rt).is_empty());
 }
