@@ -130,3 +130,12 @@ container_status() {
     local runtime=$1 id=$2
     "$runtime" state "$id" 2>/dev/null | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p' | head -n1
 }
+
+# Sets CELLA and CELLA_ROOTFS (kept when given in the environment, else the newest builds of
+# this checkout) and checks that both run: what every example needs first.
+find_binaries() {
+    CELLA=${CELLA:-$(default_binary cella cella)}
+    CELLA_ROOTFS=${CELLA_ROOTFS:-$(default_binary cella-rootfs rootfs-tools)}
+    need_executable runtime "$CELLA"
+    need_executable cella-rootfs "$CELLA_ROOTFS"
+}

@@ -13,11 +13,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../scripts/lib.sh
 source "$here/../../scripts/lib.sh"
 
-CELLA=${CELLA:-$(default_binary cella cella)}
-CELLA_ROOTFS=${CELLA_ROOTFS:-$(default_binary cella-rootfs rootfs-tools)}
 need_root
-need_executable runtime "$CELLA"
-need_executable cella-rootfs "$CELLA_ROOTFS"
+find_binaries
 
 work=$(mktemp -d /tmp/cella-example-image.XXXXXX)
 ids=()
