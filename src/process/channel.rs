@@ -93,28 +93,35 @@ impl Channel {
         use nix::sys::socket::{recvmsg, ControlMessageOwned};
         let mut buf = vec![0u8; MAX_MESSAGE];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 64]);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            self.fd_raw(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(|source| ChannelError::Recv {
-            peer: self.peer,
-            source,
-        })?;
-        let mut fds = Vec::new();
-        for c in msg.cmsgs().map_err(|source| ChannelError::Recv {
-            peer: self.peer,
-            source,
-        })? {
-            if let ControlMessageOwned::ScmRights(raw) = c {
-                // The kernel installed these fds for us just now: they are ours.
-                fds.extend(raw.into_iter().map(crate::sys::fd::owned));
+        let (n, fds) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let msg = match recvmsg::<()>(
+                self.fd_raw(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(msg) => msg,
+                Err(e) if retry(e) => continue,
+                Err(source) => {
+                    return Err(ChannelError::Recv {
+                        peer: self.peer,
+                        source,
+                    })
+                }
+            };
+            let mut fds = Vec::new();
+            for c in msg.cmsgs().map_err(|source| ChannelError::Recv {
+                peer: self.peer,
+                source,
+            })? {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    // The kernel installed these fds for us just now: they are ours.
+                    fds.extend(raw.into_iter().map(crate::sys::fd::owned));
+                }
             }
-        }
-        let n = msg.bytes;
+            break (msg.bytes, fds);
+        };
         if n == 0 {
             return Ok(None);
         }
@@ -132,7 +139,7 @@ impl Channel {
         let n = loop {
             match recv(self.fd_raw(), &mut buf, MsgFlags::empty()) {
                 Ok(n) => break n,
-                Err(Errno::EINTR) => continue,
+                Err(e) if retry(e) => continue,
                 Err(source) => {
                     return Err(ChannelError::Recv {
                         peer: self.peer,
@@ -193,6 +200,14 @@ pub fn send_fd_to(
     .map_err(SendFdError::Send)
 }
 
+/// Whether a failed receive is to be tried again. ECONNRESET: the peer closed its end while
+/// messages of ours were still unread there (a child that fails before reading what the
+/// runtime sent ahead). The kernel reports that before the messages the peer sent before
+/// closing, and only once: the next receive returns them, then end of file.
+fn retry(e: Errno) -> bool {
+    matches!(e, Errno::EINTR | Errno::ECONNRESET)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +225,24 @@ mod tests {
         assert_eq!(child.recv::<ToChild>().unwrap(), Some(ToChild::Continue));
         drop(child);
         assert_eq!(parent.recv::<FromChild>().unwrap(), None);
+    }
+
+    #[test]
+    fn a_peer_closing_with_unread_messages_still_delivers_its_last_words() {
+        for with_fds in [false, true] {
+            let (parent, child) = pair().unwrap();
+            // Sent ahead, never read: the child fails first.
+            parent.send(&ToChild::Continue).unwrap();
+            parent.send(&ToChild::HooksDone).unwrap();
+            child.send(&FromChild::InitPid(9)).unwrap();
+            drop(child);
+            let got = if with_fds {
+                parent.recv_with_fds::<FromChild>().unwrap().map(|(m, _)| m)
+            } else {
+                parent.recv::<FromChild>().unwrap()
+            };
+            assert_eq!(got, Some(FromChild::InitPid(9)));
+            assert_eq!(parent.recv::<FromChild>().unwrap(), None);
+        }
     }
 }
