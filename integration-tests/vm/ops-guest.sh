@@ -73,6 +73,12 @@ yes update-resources-stdin sh -c "'$rt' update -r - ops-a <'$work/res.json'"
 check update-stdin-memory.max 52428800 "$(cat $cg/cella-vm-ops/a/memory.max)"
 check update-stdin-swap.max 10485760 "$(cat $cg/cella-vm-ops/a/memory.swap.max 2>&1)"
 check update-stdin-pids.max 41 "$(cat $cg/cella-vm-ops/a/pids.max)"
+# memory.checkBeforeUpdate: a limit below the usage is refused (v2 would OOM-kill instead),
+# and the old limit stays.
+echo '{"memory": {"limit": 65536, "checkBeforeUpdate": true}}' >"$work/low.json"
+fails_with update-check-before-update checkBeforeUpdate \
+    sh -c "'$rt' update -r - ops-a <'$work/low.json'"
+check update-check-before-update-keeps-limit 52428800 "$(cat $cg/cella-vm-ops/a/memory.max)"
 
 "$rt" events --stats ops-a >"$work/stats" 2>&1
 stats=$(cat "$work/stats")

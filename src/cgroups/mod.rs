@@ -137,6 +137,12 @@ pub enum CgroupError {
     NoFreezer(String),
     #[error("timed out after {millis} ms: {what}")]
     Timeout { what: String, millis: u128 },
+    #[error("memory limit {value} for {path} is below the current usage {usage} (memory.checkBeforeUpdate)")]
+    BelowUsage {
+        path: PathBuf,
+        value: u64,
+        usage: u64,
+    },
     #[error("invalid linux.resources.{field}: {reason}")]
     InvalidResource { field: String, reason: String },
     #[error("linux.resources.unified needs cgroup v2, this host sets limits through cgroup v1")]

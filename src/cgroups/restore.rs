@@ -17,6 +17,7 @@ impl Manager {
                 file: w.file.clone(),
                 value,
                 if_missing: IfMissing::Skip,
+                not_below: None,
             }),
             Ok(None) => match &w.if_missing {
                 IfMissing::Instead(other) => self.undo_write(other),
@@ -38,6 +39,7 @@ mod tests {
             file: file.into(),
             value: value.into(),
             if_missing: IfMissing::Fail,
+            not_below: None,
         }
     }
 

@@ -66,6 +66,10 @@ pub fn plan_update(req: &LinuxResources, current: &LinuxResources) -> UpdatePlan
                 d.set_swap(Some(v));
                 all.set_swap(Some(v));
             }
+            // memory.checkBeforeUpdate: the request's, else the container's own (as runc).
+            let check = m.check_before_update().or(all.check_before_update());
+            d.set_check_before_update(check);
+            all.set_check_before_update(check);
             delta.set_memory(Some(d));
             merged.set_memory(Some(all));
         }

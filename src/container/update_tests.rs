@@ -239,3 +239,26 @@ fn a_failed_write_puts_back_the_ones_before_it() {
     assert_eq!(get(&cpu, "cpu.shares"), "1024");
     assert_eq!(get(&pids, "pids.max"), "max");
 }
+
+#[test]
+fn check_before_update_comes_from_the_request_else_from_the_container() {
+    let current = resources(json!({"memory": {"limit": 104857600, "checkBeforeUpdate": true}}));
+    let plan = plan_update(&resources(json!({"memory": {"limit": 65536}})), &current);
+    assert_eq!(
+        as_json(&plan.delta),
+        json!({"memory": {"limit": 65536, "checkBeforeUpdate": true}})
+    );
+    let req = resources(json!({"memory": {"limit": 65536, "checkBeforeUpdate": false}}));
+    let plan = plan_update(&req, &current);
+    assert_eq!(
+        as_json(&plan.delta),
+        json!({"memory": {"limit": 65536, "checkBeforeUpdate": false}})
+    );
+    assert_eq!(
+        as_json(&plan.merged),
+        json!({"memory": {"limit": 65536, "checkBeforeUpdate": false}})
+    );
+    let plain = resources(json!({"memory": {"limit": 104857600}}));
+    let plan = plan_update(&resources(json!({"memory": {"limit": 65536}})), &plain);
+    assert_eq!(as_json(&plan.delta), json!({"memory": {"limit": 65536}}));
+}

@@ -22,6 +22,9 @@ pub struct CgroupWrite {
     pub value: String,
     /// What to do when the file does not exist.
     pub if_missing: IfMissing,
+    /// A file of the same cgroup whose number the value must not be below
+    /// (`memory.checkBeforeUpdate`: memory.max not below memory.current).
+    pub not_below: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +44,13 @@ impl CgroupWrite {
             file: file.into(),
             value: value.to_string(),
             if_missing: IfMissing::Fail,
+            not_below: None,
         }
+    }
+
+    fn not_below(mut self, file: &'static str) -> Self {
+        self.not_below = Some(file);
+        self
     }
 
     fn or_skip(mut self) -> Self {
@@ -171,6 +180,9 @@ impl Manager {
                 file: w.file.clone(),
             })?;
         let path = dir.join(&w.file);
+        if let Some(floor_file) = w.not_below {
+            check_not_below(&dir.join(floor_file), &path, &w.value)?;
+        }
         let written = match open {
             Some((last, file)) if *last == path => fsutil::write_value(file, &w.value),
             _ => std::fs::OpenOptions::new()
@@ -207,6 +219,33 @@ impl Manager {
             }),
         }
     }
+}
+
+/// Refuses `value` for `path` when it is a number below the one in `floor` (`max` never is).
+fn check_not_below(
+    floor: &std::path::Path,
+    path: &std::path::Path,
+    value: &str,
+) -> Result<(), CgroupError> {
+    let Ok(new) = value.trim().parse::<u64>() else {
+        return Ok(());
+    };
+    let current = std::fs::read_to_string(floor).map_err(|source| CgroupError::Read {
+        path: floor.to_path_buf(),
+        source,
+    })?;
+    let current: u64 = current.trim().parse().map_err(|_| CgroupError::Parse {
+        what: floor.display().to_string(),
+        reason: format!("{:?} is not a number", current.trim()),
+    })?;
+    if new < current {
+        return Err(CgroupError::BelowUsage {
+            path: path.to_path_buf(),
+            value: new,
+            usage: current,
+        });
+    }
+    Ok(())
 }
 
 /// The controller a missing file belongs to: v1 names it, v2 files start with it.

@@ -301,6 +301,47 @@ fn invalid_values_are_refused_before_writing() {
 }
 
 #[test]
+fn check_before_update_refuses_a_memory_limit_below_the_usage_on_v2() {
+    let host = FakeHost::unified("0::/\n");
+    let mut m = host.manager(Some("/c"), "c");
+    m.create().unwrap();
+    let leaf = m.controller_dir("").unwrap();
+    put(&leaf, "memory.max", "max");
+    put(&leaf, "memory.current", "4096000\n");
+    let plan = |limit: i64, check: bool| {
+        plan_resources(
+            &res(&format!(
+                r#"{{"memory": {{"limit": {limit}, "checkBeforeUpdate": {check}}}}}"#
+            )),
+            CgroupVersion::V2,
+        )
+        .unwrap()
+    };
+    let err = m
+        .apply(&plan(1048576, true).writes)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "memory limit 1048576 for {} is below the current usage 4096000 \
+             (memory.checkBeforeUpdate)",
+            leaf.join("memory.max").display()
+        )
+    );
+    assert_eq!(get(&leaf, "memory.max"), "max", "nothing written");
+    // Without the flag the kernel is left to it (v2: reclaim, then the OOM killer).
+    m.apply(&plan(1048576, false).writes).unwrap();
+    assert_eq!(get(&leaf, "memory.max"), "1048576");
+    // At or above the usage, and unlimited, pass the check.
+    m.apply(&plan(4096000, true).writes).unwrap();
+    assert_eq!(get(&leaf, "memory.max"), "4096000");
+    put(&leaf, "memory.max", ""); // a plain file keeps old bytes past a shorter write
+    m.apply(&plan(-1, true).writes).unwrap();
+    assert_eq!(get(&leaf, "memory.max"), "max");
+}
+
+#[test]
 fn apply_writes_in_order_and_follows_if_missing() {
     let host = FakeHost::unified("0::/\n");
     let mut m = host.manager(Some("/c"), "c");

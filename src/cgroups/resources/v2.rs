@@ -113,7 +113,13 @@ fn memory_writes(
         });
     }
     if let Some(value) = num(limit) {
-        w.push(CgroupWrite::new("", "memory.max", value));
+        let write = CgroupWrite::new("", "memory.max", value);
+        // v1's kernel refuses a limit below the usage; v2 would invoke the OOM killer.
+        w.push(if m.check_before_update() == Some(true) {
+            write.not_below("memory.current")
+        } else {
+            write
+        });
     }
     if let Some(value) = m.reservation().and_then(num) {
         w.push(CgroupWrite::new("", "memory.low", value));
