@@ -229,13 +229,7 @@ impl Conn {
 
     /// Sends one request and waits for its ack.
     pub fn request(&mut self, msg: &Message) -> Result<(), KernelError> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let mut msg = msg.clone();
-        let flags = msg.flags() | NLM_F_ACK;
-        msg.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
-        self.sock.send(&msg.finish(seq))?;
-        self.wait_for(seq, None)
+        self.send_acked(msg, None)
     }
 
     /// Sends `msgs` in one datagram (an nf_tables batch is that), then `barrier` on its own
@@ -250,17 +244,19 @@ impl Conn {
         }
         self.sock.send(&out)?;
         let mut first_err = None;
-        let result = self.request_collecting(barrier, &mut first_err);
+        let result = self.send_acked(barrier, Some(&mut first_err));
         match first_err {
             Some(e) => Err(e),
             None => result,
         }
     }
 
-    fn request_collecting(
+    /// Sends `msg` asking for an ack and waits for it; errors of earlier messages go to
+    /// `others` when given.
+    fn send_acked(
         &mut self,
         msg: &Message,
-        errors: &mut Option<KernelError>,
+        others: Option<&mut Option<KernelError>>,
     ) -> Result<(), KernelError> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
@@ -268,7 +264,7 @@ impl Conn {
         let flags = msg.flags() | NLM_F_ACK;
         msg.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
         self.sock.send(&msg.finish(seq))?;
-        self.wait_for(seq, Some(errors))
+        self.wait_for(seq, others)
     }
 
     /// Reads until the ack or error of `seq`; errors of earlier messages go to `others`.
