@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 
-use common::{is_root, run, tempdir, Compress, Image, Layer};
+use common::{bundle, is_root, tempdir, Compress, Image, Layer};
 use serde_json::{json, Value};
 
 fn bundle_config(config: Value) -> Result<Value, String> {
@@ -34,13 +34,7 @@ fn bundle_config(config: Value) -> Result<Value, String> {
         .layer(layer.finish(), Compress::Gzip)
         .write_oci(&layout, &["latest"]);
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stderr) = bundle(layout.to_str().unwrap(), out.to_str().unwrap());
     if !ok {
         return Err(stderr);
     }

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::{bundle_ok, is_root, run, snapshot, tempdir, Compress, Image, Layer};
+use common::{bundle, bundle_ok, is_root, snapshot, tempdir, Compress, Image, Layer};
 use serde_json::json;
 
 /// Three layers touching every entry type and both kinds of whiteout.
@@ -181,7 +181,7 @@ fn docker_archive() {
     multi_layer_image().write_docker_archive(&archive, &["example/app:1.0", "example/app:latest"]);
     let out = tmp.path().join("bundle");
     let image = format!("{}:example/app:1.0", archive.display());
-    let (ok, stderr) = run(&["bundle", "--image", &image, "--out", out.to_str().unwrap()]);
+    let (ok, stderr) = bundle(&image, out.to_str().unwrap());
     assert!(ok, "{stderr}");
     check_multi_layer(&out.join("rootfs"));
 
@@ -197,13 +197,10 @@ fn docker_archive() {
         snapshot(&out_dir.join("rootfs"))
     );
 
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
+    let (ok, stderr) = bundle(
         &format!("{}:2.0", archive.display()),
-        "--out",
         tmp.path().join("b2").to_str().unwrap(),
-    ]);
+    );
     assert!(!ok);
     assert!(stderr.contains("no image tagged \"2.0\""), "{stderr}");
     assert!(!tmp.path().join("b2").exists());
@@ -221,13 +218,10 @@ fn tags_choose_the_image() {
     Image::new(json!({"Cmd": ["one"]}))
         .layer(layer.finish(), Compress::Gzip)
         .write_oci(&layout, &["v1", "v2"]);
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
+    let (ok, stderr) = bundle(
         layout.to_str().unwrap(),
-        "--out",
         tmp.path().join("b").to_str().unwrap(),
-    ]);
+    );
     assert!(!ok);
     assert!(stderr.contains("none tagged \"latest\""), "{stderr}");
     bundle_ok(
@@ -349,13 +343,7 @@ fn digests_and_sizes_are_verified() {
         let dir = layout.clone();
         small_image().write_oci_with(&layout, &["latest"], |manifest| tamper(&dir, manifest));
         let out = tmp.path().join(format!("{name}-bundle"));
-        let (ok, stderr) = run(&[
-            "bundle",
-            "--image",
-            layout.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let (ok, stderr) = bundle(layout.to_str().unwrap(), out.to_str().unwrap());
         assert!(!ok, "{name}: accepted");
         assert!(stderr.contains(expected), "{name}: {stderr}");
         assert!(!out.exists(), "{name}: a failed bundle is removed");
@@ -367,13 +355,7 @@ fn digests_and_sizes_are_verified() {
     image.diff_id_salt = true;
     image.write_oci(&layout, &["latest"]);
     let out = tmp.path().join("diff-id-bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stderr) = bundle(layout.to_str().unwrap(), out.to_str().unwrap());
     assert!(!ok);
     assert!(
         stderr.contains("the config's diff_id is sha256:"),
@@ -393,13 +375,7 @@ fn out_must_be_new_or_empty() {
     let out = tmp.path().join("out");
     fs::create_dir(&out).unwrap();
     fs::write(out.join("keep"), b"mine").unwrap();
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stderr) = bundle(layout.to_str().unwrap(), out.to_str().unwrap());
     assert!(!ok);
     assert!(stderr.contains("exists and is not empty"), "{stderr}");
     assert_eq!(fs::read(out.join("keep")).unwrap(), b"mine");
@@ -641,13 +617,7 @@ fn dangling_symlink_parents_are_refused() {
         .layer(layer.finish(), Compress::None)
         .write_oci(&layout, &["latest"]);
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stderr) = bundle(layout.to_str().unwrap(), out.to_str().unwrap());
     assert!(
         !ok,
         "a file through a symlink to a directory the rootfs lacks"
@@ -670,13 +640,7 @@ fn hard_links_to_missing_targets_fail_clearly() {
         .layer(layer.finish(), Compress::None)
         .write_oci(&layout, &["latest"]);
     let out = tmp.path().join("bundle");
-    let (ok, stderr) = run(&[
-        "bundle",
-        "--image",
-        layout.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stderr) = bundle(layout.to_str().unwrap(), out.to_str().unwrap());
     assert!(!ok);
     assert!(stderr.contains("hard link"), "{stderr}");
     let mode = fs::metadata("/etc/passwd").unwrap().permissions().mode();

@@ -384,8 +384,13 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 
 /// `cella-rootfs bundle --image IMAGE --out OUT`, which must succeed; its stderr (warnings).
 #[track_caller]
+/// `cella-rootfs bundle --image IMAGE --out OUT`: whether it succeeded, and its stderr.
+pub fn bundle(image: &str, out: &str) -> (bool, String) {
+    run(&["bundle", "--image", image, "--out", out])
+}
+
 pub fn bundle_ok(image: &str, out: &str) -> String {
-    let (ok, stderr) = run(&["bundle", "--image", image, "--out", out]);
+    let (ok, stderr) = bundle(image, out);
     assert!(ok, "{stderr}");
     stderr
 }
