@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use oci_spec::runtime::LinuxNetDevice;
+use runtime_spec::validate::valid_interface_name;
 
 use super::NetworkError;
 
@@ -183,17 +184,6 @@ impl NetworkPlan {
     }
 }
 
-/// Linux's rule for interface names (dev_valid_name).
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < 16
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
-}
-
 /// Plans the container's networking. `new_netns`: the config asks for a new network namespace
 /// (no path); bridge networking applies only then.
 pub fn plan(
@@ -227,10 +217,10 @@ pub fn plan(
         .collect();
     devices.sort_by(|a, b| a.host_name.cmp(&b.host_name));
     for d in &devices {
-        if !valid_ifname(&d.host_name) {
+        if !valid_interface_name(&d.host_name) {
             return Err(NetworkError::IfName(d.host_name.clone()));
         }
-        if !valid_ifname(&d.name) {
+        if !valid_interface_name(&d.name) {
             return Err(NetworkError::IfName(d.name.clone()));
         }
         if bridge.is_some() && d.name == CONTAINER_IFNAME {
@@ -242,7 +232,7 @@ pub fn plan(
 
 fn plan_bridge<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<BridgePlan, NetworkError> {
     let bridge = get(BRIDGE).unwrap_or(DEFAULT_BRIDGE).to_owned();
-    if !valid_ifname(&bridge) {
+    if !valid_interface_name(&bridge) {
         return Err(NetworkError::IfName(bridge));
     }
     let subnet = Subnet::parse(get(SUBNET).unwrap_or(DEFAULT_SUBNET))?;

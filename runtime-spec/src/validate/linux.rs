@@ -412,7 +412,7 @@ fn check_devices(linux: &Linux) -> Result<(), ValidationError> {
 }
 
 /// dev_valid_name() in the kernel; a "%d" template is allowed.
-fn valid_interface_name(name: &str) -> bool {
+pub fn valid_interface_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() < 16
         && name != "."

@@ -20,7 +20,10 @@ use oci_spec::runtime::{Hook, LinuxNamespace, LinuxNamespaceType, Spec};
 
 use crate::version::{is_supported, parse_oci_version, OCI_VERSION_MAX, OCI_VERSION_MIN};
 
-pub use linux::{dotted_sysctl, namespace_name, parse_systemd_cgroups_path, SystemdCgroupsPath};
+pub use linux::{
+    dotted_sysctl, namespace_name, parse_systemd_cgroups_path, valid_interface_name,
+    SystemdCgroupsPath,
+};
 pub use mounts::is_bind;
 pub use process::validate_process;
 pub use resources::is_valid_id_list;
